@@ -1,0 +1,61 @@
+//! The command line, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// tapedeck: a music server for a Raspberry Pi. Phones on the LAN browse and
+/// play your library; lossless files are transcoded to MP3 on the fly.
+///
+/// With no command, `tapedeck` serves your music directory (~/Music) on
+/// 0.0.0.0:8340, taking the same options as `tapedeck serve`.
+#[derive(Debug, Parser)]
+#[command(name = "tapedeck", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the music library over HTTP (the default command).
+    Serve(ServeArgs),
+    /// Check a config file or print the default one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate FILE; prints the first error with its line and exits non-zero.
+    Check {
+        /// The TOML config file to check.
+        file: PathBuf,
+    },
+    /// Print the full default config, with a comment on every key.
+    Default,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Config file [default: ~/.config/tapedeck/config.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Music root to serve, overriding library.root [default: ~/Music].
+    #[arg(long, value_name = "DIR")]
+    pub music: Option<PathBuf>,
+    /// Cache directory, overriding cache.dir [default: ~/.cache/tapedeck].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Address to listen on, overriding server.listen [default: 0.0.0.0:8340].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log output (-q warnings and errors only, -qq errors only).
+    #[arg(short, long, action = ArgAction::Count)]
+    pub quiet: u8,
+}

@@ -1,0 +1,311 @@
+//! The HTTP server: tiny_http's accept loop feeding a fixed set of handler
+//! threads, with a hard cap on requests in flight, socket timeouts, panic
+//! containment and one log line per request.
+//!
+//! tiny_http owns accepting and parsing; it keeps a thread per open
+//! connection and an unbounded queue. We bound the work ourselves: one
+//! dispatcher thread takes parsed requests and hands each to one of
+//! `max_connections` handler threads, or answers `503` with `Retry-After`
+//! when all are busy. Timeouts and `TCP_NODELAY` are set on the listening
+//! socket, which Linux copies onto every accepted connection, so a stalled
+//! client cannot hold a thread forever and keep-alive Range replies are not
+//! held back by Nagle's algorithm.
+
+pub mod conditional;
+pub mod files;
+pub mod range;
+pub mod reply;
+pub mod router;
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+use percent_encoding::percent_decode_str;
+use tiny_http::{Header, Method, Request, Response, StatusCode};
+
+use crate::config::Config;
+use crate::library::Library;
+use reply::Reply;
+
+/// Everything a handler needs, shared by all handler threads.
+pub struct App {
+    pub config: Config,
+    pub library: Library,
+}
+
+impl App {
+    /// Builds the application state from a validated config.
+    ///
+    /// Errors: the music root vanishing between validation and now.
+    pub fn new(config: Config) -> io::Result<App> {
+        let library = Library::new(&config.library.root, config.library.follow_symlinks)?;
+        Ok(App { config, library })
+    }
+}
+
+/// A running server. Dropping it without [`Server::shutdown`] leaves the
+/// threads running until the process exits.
+pub struct Server {
+    addr: SocketAddr,
+    http: Arc<tiny_http::Server>,
+    stopping: Arc<AtomicBool>,
+    dispatcher: Option<JoinHandle<()>>,
+    handlers: Vec<JoinHandle<()>>,
+}
+
+/// How long [`Server::shutdown`] waits for responses in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(700);
+
+impl Server {
+    /// Binds `app.config.server.listen` and starts serving.
+    ///
+    /// Errors: the address cannot be bound (in use, no permission) or a
+    /// socket option or thread cannot be set up.
+    pub fn start(app: App) -> io::Result<Server> {
+        let server_cfg = app.config.server.clone();
+        let listener = TcpListener::bind(server_cfg.listen)?;
+        configure_listener(&listener, server_cfg.read_timeout, server_cfg.write_timeout)?;
+        let addr = listener.local_addr()?;
+        let http = Arc::new(
+            tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?,
+        );
+
+        let app = Arc::new(app);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max = server_cfg.max_connections;
+        let (tx, rx) = crossbeam_channel::bounded::<Request>(max);
+
+        let mut handlers = Vec::with_capacity(max);
+        for i in 0..max {
+            let rx = rx.clone();
+            let app = Arc::clone(&app);
+            let in_flight = Arc::clone(&in_flight);
+            handlers.push(
+                std::thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || {
+                        for req in rx {
+                            serve_one(&app, req);
+                            in_flight.fetch_sub(1, Ordering::AcqRel);
+                        }
+                    })?,
+            );
+        }
+
+        let dispatcher = {
+            let http = Arc::clone(&http);
+            let stopping = Arc::clone(&stopping);
+            std::thread::Builder::new()
+                .name("http-dispatch".into())
+                .spawn(move || {
+                    while let Ok(req) = http.recv() {
+                        if stopping.load(Ordering::Acquire) {
+                            busy(req, "shutting down");
+                            break;
+                        }
+                        if in_flight.fetch_add(1, Ordering::AcqRel) >= max {
+                            in_flight.fetch_sub(1, Ordering::AcqRel);
+                            warn!("all {max} handler threads busy; answering 503");
+                            busy(req, "server busy");
+                            continue;
+                        }
+                        if tx.send(req).is_err() {
+                            break;
+                        }
+                    }
+                })?
+        };
+
+        Ok(Server {
+            addr,
+            http,
+            stopping,
+            dispatcher: Some(dispatcher),
+            handlers,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting requests, lets responses in progress finish for up
+    /// to 0.7 s, and returns. Responses still running after that are cut
+    /// off when the process exits.
+    pub fn shutdown(mut self) {
+        self.stopping.store(true, Ordering::Release);
+        self.http.unblock();
+        if let Some(d) = self.dispatcher.take() {
+            let _ = d.join();
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while Instant::now() < deadline && self.handlers.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Sets the options every accepted connection inherits from the listening
+/// socket on Linux: `TCP_NODELAY`, `SO_RCVTIMEO` and `SO_SNDTIMEO`.
+fn configure_listener(listener: &TcpListener, read: Duration, write: Duration) -> io::Result<()> {
+    let fd = listener.as_raw_fd();
+    let one: libc::c_int = 1;
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeval(read))?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &timeval(write))?;
+    Ok(())
+}
+
+fn timeval(d: Duration) -> libc::timeval {
+    libc::timeval {
+        tv_sec: d.as_secs().try_into().unwrap_or(libc::time_t::MAX),
+        tv_usec: d.subsec_micros().try_into().unwrap_or(0),
+    }
+}
+
+fn setsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` points to a live `T` of `len` bytes for the call.
+    let rc = unsafe { libc::setsockopt(fd, level, name, (value as *const T).cast(), len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads `TCP_NODELAY`, `SO_RCVTIMEO` and `SO_SNDTIMEO` back from a socket.
+#[doc(hidden)]
+pub fn socket_options(socket: &impl AsRawFd) -> io::Result<(bool, Duration, Duration)> {
+    let fd = socket.as_raw_fd();
+    let mut nodelay: libc::c_int = 0;
+    getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &mut nodelay)?;
+    let mut rcv = timeval(Duration::ZERO);
+    getsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &mut rcv)?;
+    let mut snd = timeval(Duration::ZERO);
+    getsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &mut snd)?;
+    let duration = |tv: libc::timeval| {
+        Duration::from_secs(u64::try_from(tv.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(tv.tv_usec).unwrap_or(0))
+    };
+    Ok((nodelay != 0, duration(rcv), duration(snd)))
+}
+
+fn getsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: &mut T) -> io::Result<()> {
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is a writable `T` of `len` bytes for the call.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (value as *mut T).cast(), &mut len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Answers `503` from the dispatcher without tying up a handler thread.
+fn busy(req: Request, why: &str) {
+    let reply = Reply::error(503, why).header("Retry-After", "1");
+    let method = req.method().clone();
+    let path = log_path(req.url());
+    let status = reply.status;
+    let (response, _) = to_response(reply);
+    let _ = req.respond(response);
+    info!("{method} {path} {status} 0 bytes 0 ms ({why})");
+}
+
+/// Handles one request on a handler thread and logs it.
+fn serve_one(app: &App, req: Request) {
+    let started = Instant::now();
+    let reply = catch_unwind(AssertUnwindSafe(|| router::handle(app, &req))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        error!("handler panicked on {} {}: {what}", req.method(), log_path(req.url()));
+        Reply::error(500, "internal error")
+    });
+    let method = req.method().clone();
+    let path = log_path(req.url());
+    let peer = req.remote_addr().map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+    let status = reply.status;
+    let (response, sent) = to_response(reply);
+    let result = req.respond(response);
+    let bytes = if method == Method::Head { 0 } else { sent.load(Ordering::Relaxed) };
+    let ms = started.elapsed().as_millis();
+    match result {
+        Ok(()) => info!("{peer} {method} {path} {status} {bytes} bytes {ms} ms"),
+        Err(e) => info!("{peer} {method} {path} {status} {bytes} bytes {ms} ms (client gone: {e})"),
+    }
+}
+
+/// The request path as a log should show it: percent-decoded, with control
+/// characters escaped so a client cannot forge log lines.
+fn log_path(url: &str) -> String {
+    let decoded = percent_decode_str(url).decode_utf8_lossy();
+    let mut out: String = decoded.chars().take(512).flat_map(char::escape_debug).collect();
+    if decoded.chars().count() > 512 {
+        out.push('…');
+    }
+    out
+}
+
+/// Converts a [`Reply`] for tiny_http, with a counter of body bytes sent.
+///
+/// The length is always given and the chunked threshold lifted, so tiny_http
+/// sends `Content-Length` (it otherwise switches to chunked above 32 KiB).
+fn to_response(reply: Reply) -> (Response<Box<dyn Read + Send>>, Arc<AtomicU64>) {
+    let Reply {
+        status,
+        headers,
+        body,
+    } = reply;
+    let len = body.len();
+    let inner = match body.into_reader() {
+        Ok(r) => r,
+        Err(e) => {
+            error!("preparing a response body: {e}");
+            return to_response(Reply::error(500, "the file could not be read"));
+        }
+    };
+    let sent = Arc::new(AtomicU64::new(0));
+    let reader: Box<dyn Read + Send> = Box::new(CountingReader {
+        inner,
+        count: Arc::clone(&sent),
+    });
+    let mut tiny_headers: Vec<Header> = Vec::with_capacity(headers.len() + 1);
+    let server = concat!("tapedeck/", env!("CARGO_PKG_VERSION"));
+    for (name, value) in std::iter::once(("Server", server)).chain(headers.iter().map(|(n, v)| (*n, v.as_str()))) {
+        match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            Ok(h) => tiny_headers.push(h),
+            Err(()) => error!("dropping header {name} with a non-ASCII value"),
+        }
+    }
+    let size = usize::try_from(len).unwrap_or(usize::MAX);
+    let response = Response::new(StatusCode(status), tiny_headers, reader, Some(size), None)
+        .with_chunked_threshold(usize::MAX);
+    (response, sent)
+}
+
+/// Counts the bytes read through it (the body bytes actually sent).
+struct CountingReader {
+    inner: Box<dyn Read + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}

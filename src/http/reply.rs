@@ -1,0 +1,140 @@
+//! What a handler returns: status, headers and a body, before tiny_http sees it.
+//!
+//! Handlers build a [`Reply`] rather than a `tiny_http::Response` so tests can
+//! inspect it directly, and so the server can wrap the body (byte counting for
+//! the request log) and pin the transfer framing in one place.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use serde_json::json;
+
+/// A response a handler wants sent.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// Header names and values; values must be visible ASCII.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+/// The content of a [`Reply`].
+#[derive(Debug)]
+pub enum Body {
+    /// No content (`Content-Length: 0`).
+    Empty,
+    /// An in-memory body.
+    Bytes(Vec<u8>),
+    /// `len` bytes of `file` starting at byte `start`.
+    File { file: File, start: u64, len: u64 },
+    /// No content is sent, but `Content-Length` announces `len`: for a 304,
+    /// whose length must equal the 200 it stands for (RFC 9110 §8.6).
+    LengthOnly { len: u64 },
+}
+
+impl Body {
+    /// The `Content-Length` this body announces, in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } | Body::LengthOnly { len } => *len,
+        }
+    }
+
+    /// True when [`Body::len`] is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader over exactly the announced bytes.
+    ///
+    /// Errors: the seek to `start` failing for a file body.
+    pub fn into_reader(self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Body::Empty | Body::LengthOnly { .. } => Box::new(io::empty()),
+            Body::Bytes(b) => Box::new(io::Cursor::new(b)),
+            Body::File {
+                mut file,
+                start,
+                len,
+            } => {
+                file.seek(SeekFrom::Start(start))?;
+                Box::new(file.take(len))
+            }
+        })
+    }
+}
+
+impl Reply {
+    /// A reply with `status`, no headers and `body`.
+    pub fn new(status: u16, body: Body) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The value of the first header called `name` (ASCII case-insensitive).
+    pub fn get_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A `200` JSON reply with `value` as its body.
+    pub fn json(status: u16, value: &serde_json::Value) -> Reply {
+        Reply::new(status, Body::Bytes(value.to_string().into_bytes()))
+            .header("Content-Type", "application/json")
+            .header("Cache-Control", "no-store")
+    }
+
+    /// An error as JSON: `{"error": message, "status": status}`.
+    pub fn error(status: u16, message: impl Into<String>) -> Reply {
+        Reply::json(
+            status,
+            &json!({ "error": message.into(), "status": status }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_is_json_with_status() {
+        let r = Reply::error(404, "not found");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.get_header("content-type"), Some("application/json"));
+        let Body::Bytes(b) = r.body else {
+            panic!("error bodies are in memory")
+        };
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v, json!({"error": "not found", "status": 404}));
+    }
+
+    #[test]
+    fn file_body_reads_exactly_its_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let body = Body::File {
+            file: File::open(&p).unwrap(),
+            start: 3,
+            len: 4,
+        };
+        assert_eq!(body.len(), 4);
+        let mut out = String::new();
+        body.into_reader().unwrap().read_to_string(&mut out).unwrap();
+        assert_eq!(out, "3456");
+    }
+}

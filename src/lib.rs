@@ -1,0 +1,10 @@
+//! tapedeck: a synchronous, low-footprint music server for a Raspberry Pi.
+//!
+//! The binary (`src/main.rs`) only wires these modules together; they live in
+//! a library so integration tests can reach them. Dependencies point one way:
+//! [`http`] uses [`library`] and [`config`]; nothing below `http` knows HTTP.
+
+pub mod config;
+pub mod http;
+pub mod library;
+pub mod quality;

@@ -1,0 +1,133 @@
+//! The `tapedeck` binary: parse arguments, load config, start logging, run.
+
+mod cli;
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use clap::Parser;
+use log::{LevelFilter, info};
+
+use cli::{Cli, Command, ConfigCommand, ServeArgs};
+use tapedeck::config::{self, Config, Overrides};
+use tapedeck::http::{App, Server};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapedeck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Config(ConfigCommand::Default)) => {
+            print!("{}", config::default_toml());
+            Ok(())
+        }
+        Some(Command::Config(ConfigCommand::Check { file })) => {
+            Config::load(Some(&file), &Overrides::default())?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
+    init_logging(&args);
+    let config_file = args
+        .config
+        .clone()
+        .or_else(|| config::default_config_path().filter(|p| p.is_file()));
+    let overrides = Overrides {
+        music: args.music,
+        cache: args.cache,
+        listen: args.listen,
+    };
+    let config = Config::load(config_file.as_deref(), &overrides)?;
+    if let Some(file) = &config_file {
+        info!("config: {}", file.display());
+    }
+    let root = config.library.root.clone();
+    let listen = config.server.listen;
+    let server = Server::start(App::new(config)?)
+        .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
+    let addr = server.addr();
+    info!("serving {} on http://{addr}/", root.display());
+    println!("tapedeck {} is playing {}", env!("CARGO_PKG_VERSION"), root.display());
+    for url in phone_urls(addr) {
+        println!("  open {url} on a phone or browser");
+    }
+
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })?;
+    let _ = rx.recv();
+    info!("stopping");
+    server.shutdown();
+    info!("stopped");
+    Ok(())
+}
+
+fn listen_error_hint(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!("{e} (is tapedeck already running?)"),
+        std::io::ErrorKind::PermissionDenied => format!("{e} (ports below 1024 need privileges)"),
+        _ => e.to_string(),
+    }
+}
+
+/// URLs a person can type: the mDNS name (Raspberry Pi OS runs avahi) when
+/// listening on all interfaces, else the bound address itself.
+fn phone_urls(addr: std::net::SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    if !addr.ip().is_unspecified() {
+        return vec![format!("http://{addr}/")];
+    }
+    let mut urls = Vec::new();
+    if let Some(host) = hostname() {
+        urls.push(format!("http://{host}.local:{port}/"));
+    }
+    urls.push(format!("http://localhost:{port}/"));
+    urls
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = std::str::from_utf8(&buf[..end]).ok()?.trim();
+    (!name.is_empty() && name != "localhost").then(|| name.to_owned())
+}
+
+/// Log lines go to stderr (journald adds its own timestamps, so ours are
+/// left out when it is the reader).
+fn init_logging(args: &ServeArgs) {
+    let level = match (args.verbose, args.quiet) {
+        (0, 0) => LevelFilter::Info,
+        (1, _) => LevelFilter::Debug,
+        (v, _) if v >= 2 => LevelFilter::Trace,
+        (_, 1) => LevelFilter::Warn,
+        _ => LevelFilter::Error,
+    };
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let mut cfg = simplelog::ConfigBuilder::new();
+    cfg.set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .set_time_level(if under_journald { LevelFilter::Off } else { LevelFilter::Error })
+        .set_time_format_rfc3339()
+        .add_filter_allow_str("tapedeck");
+    let _ = simplelog::WriteLogger::init(level, cfg.build(), std::io::stderr());
+}
