@@ -421,7 +421,9 @@ fn parse_size((text, origin): (String, Origin), key: &'static str) -> Result<u64
         invalid(
             origin.clone(),
             key,
-            format!("{text:?} is not a size; write a number and a unit such as \"500 MiB\" or \"2 GiB\""),
+            format!(
+                "{text:?} is not a size; write a number and a unit such as \"500 MiB\" or \"2 GiB\""
+            ),
         )
     })?;
     const MIN: u64 = 1024 * 1024;
@@ -467,10 +469,7 @@ fn check_music_root(path: PathBuf, origin: Origin) -> Result<PathBuf, ConfigErro
         .map_err(|e| invalid(origin, KEY, format!("cannot resolve {shown}: {e}")))
 }
 
-fn check_bitrate(
-    value: (i64, Origin),
-    key: &'static str,
-) -> Result<(u32, Origin), ConfigError> {
+fn check_bitrate(value: (i64, Origin), key: &'static str) -> Result<(u32, Origin), ConfigError> {
     let (kbps, origin) = value;
     match MP3_BITRATES_KBPS.iter().find(|&&b| i64::from(b) == kbps) {
         Some(&b) => Ok((b, origin)),
@@ -516,7 +515,11 @@ impl Config {
     }
 
     /// Validates config `text`, reporting errors against `path`.
-    pub fn from_toml(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
@@ -527,7 +530,10 @@ impl Config {
                 line,
                 column,
                 // serde names Rust types; say what a TOML writer would.
-                message: e.message().trim().replace("expected i64", "expected an integer"),
+                message: e
+                    .message()
+                    .trim()
+                    .replace("expected i64", "expected an integer"),
             }
         })?;
         let src = Source { path, text };
@@ -625,7 +631,11 @@ impl Config {
                 ));
             }
             TranscodeConfig {
-                workers: if workers == 0 { auto_workers() } else { workers },
+                workers: if workers == 0 {
+                    auto_workers()
+                } else {
+                    workers
+                },
                 nice: in_range(
                     src.take(t.nice, DEFAULT_NICE),
                     "transcode.nice",
@@ -866,7 +876,10 @@ mod tests {
     #[test]
     fn port_out_of_range_is_rejected() {
         let msg = error("[server]\nlisten = \"0.0.0.0:70000\"\n");
-        assert!(msg.starts_with("tapedeck.toml:2:10: server.listen: port 70000 is out of range"), "{msg}");
+        assert!(
+            msg.starts_with("tapedeck.toml:2:10: server.listen: port 70000 is out of range"),
+            "{msg}"
+        );
         assert!(error("[server]\nlisten = \"pi.local:80\"\n").contains("not an IP address"));
         assert!(error("[server]\nlisten = \"8340\"\n").contains("IP:PORT"));
     }
@@ -901,12 +914,18 @@ mod tests {
         let cfg = dir.path().join("tapedeck.toml");
         let c = Config::from_toml("[library]\nroot = \"tunes\"\n", &cfg, &Overrides::default())
             .unwrap();
-        assert_eq!(c.library.root, std::fs::canonicalize(dir.path().join("tunes")).unwrap());
+        assert_eq!(
+            c.library.root,
+            std::fs::canonicalize(dir.path().join("tunes")).unwrap()
+        );
     }
 
     #[test]
     fn out_of_range_numbers_are_rejected() {
-        assert!(error("[transcode]\nnice = 20\n").starts_with("tapedeck.toml:2:8: transcode.nice: 20 is out of range; use 0 to 19"));
+        assert!(
+            error("[transcode]\nnice = 20\n")
+                .starts_with("tapedeck.toml:2:8: transcode.nice: 20 is out of range; use 0 to 19")
+        );
         assert!(error("[transcode]\nencoder_quality = -1\n").contains("use 0 to 9"));
         assert!(error("[server]\nmax_connections = 0\n").contains("use 1 to 4096"));
         assert!(error("[server]\nread_timeout_secs = 0\n").contains("server.read_timeout_secs"));
@@ -915,15 +934,24 @@ mod tests {
 
     #[test]
     fn bitrates_must_be_mp3_bitrates_in_order() {
-        assert!(error("[transcode.bitrate_kbps]\nhigh = 250\n").contains("250 kbit/s is not an MP3 bitrate"));
+        assert!(
+            error("[transcode.bitrate_kbps]\nhigh = 250\n")
+                .contains("250 kbit/s is not an MP3 bitrate")
+        );
         let msg = error("[transcode.bitrate_kbps]\nlow = 224\n");
-        assert!(msg.contains("low (224 kbit/s) must not exceed medium (192 kbit/s)"), "{msg}");
+        assert!(
+            msg.contains("low (224 kbit/s) must not exceed medium (192 kbit/s)"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn unknown_default_quality_lists_valid_values() {
         let msg = error("[transcode]\ndefault_quality = \"ultra\"\n");
-        assert!(msg.contains("valid values: original, high, medium, low"), "{msg}");
+        assert!(
+            msg.contains("valid values: original, high, medium, low"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -942,8 +970,12 @@ mod tests {
             listen: Some("127.0.0.1:9999".into()),
             ..Overrides::default()
         };
-        let c = Config::from_toml("[server]\nlisten = \"0.0.0.0:1\"\n", Path::new("t"), &overrides)
-            .unwrap();
+        let c = Config::from_toml(
+            "[server]\nlisten = \"0.0.0.0:1\"\n",
+            Path::new("t"),
+            &overrides,
+        )
+        .unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:9999".parse().unwrap());
     }
 

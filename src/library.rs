@@ -88,14 +88,17 @@ impl Library {
             if !self.follow_symlinks {
                 match std::fs::symlink_metadata(&candidate) {
                     Ok(m) if m.file_type().is_symlink() => {
-                        return Err(ResolveError::Rejected("symlink while follow_symlinks = false"));
+                        return Err(ResolveError::Rejected(
+                            "symlink while follow_symlinks = false",
+                        ));
                     }
                     Ok(_) => {}
                     Err(e) => return Err(not_found_or_io(&relative, e)),
                 }
             }
         }
-        let canonical = std::fs::canonicalize(&candidate).map_err(|e| not_found_or_io(&relative, e))?;
+        let canonical =
+            std::fs::canonicalize(&candidate).map_err(|e| not_found_or_io(&relative, e))?;
         let inside = canonical
             .strip_prefix(&self.root)
             .map_err(|_| ResolveError::Rejected("resolves outside the music root"))?;
@@ -104,7 +107,9 @@ impl Library {
             Component::Normal(name) => name.as_encoded_bytes().starts_with(b"."),
             _ => true,
         }) {
-            return Err(ResolveError::Rejected("resolves into a hidden file or directory"));
+            return Err(ResolveError::Rejected(
+                "resolves into a hidden file or directory",
+            ));
         }
         let file = File::open(&canonical).map_err(|e| not_found_or_io(&relative, e))?;
         let metadata = file.metadata().map_err(|err| ResolveError::Io {
@@ -150,7 +155,8 @@ fn not_found_or_io(relative: &str, err: io::Error) -> ResolveError {
 /// literal name `%2e%2e`.
 pub fn decode_relative(url_path: &str) -> Result<String, ResolveError> {
     let bytes: Vec<u8> = percent_decode_str(url_path).collect();
-    let decoded = String::from_utf8(bytes).map_err(|_| ResolveError::Rejected("not valid UTF-8"))?;
+    let decoded =
+        String::from_utf8(bytes).map_err(|_| ResolveError::Rejected("not valid UTF-8"))?;
     if decoded.is_empty() {
         return Err(ResolveError::Rejected("empty path"));
     }
@@ -183,7 +189,10 @@ mod tests {
         for (raw, want) in [
             ("a.flac", "a.flac"),
             ("Artist/Album/01%20Song.flac", "Artist/Album/01 Song.flac"),
-            ("Caf%C3%A9/%E6%97%A5%E6%9C%AC%E8%AA%9E.flac", "Café/日本語.flac"),
+            (
+                "Caf%C3%A9/%E6%97%A5%E6%9C%AC%E8%AA%9E.flac",
+                "Café/日本語.flac",
+            ),
             ("%F0%9F%8E%B5.mp3", "🎵.mp3"),
             ("100%25%20pure.flac", "100% pure.flac"),
             ("a+b.flac", "a+b.flac"),
@@ -244,8 +253,14 @@ mod tests {
         assert_eq!(f.relative, "Album/01 é.flac");
         assert_eq!(f.metadata.len(), 4);
         assert!(matches!(lib.resolve("Album"), Err(ResolveError::NotFound)));
-        assert!(matches!(lib.resolve("Album/nope.flac"), Err(ResolveError::NotFound)));
-        assert!(matches!(lib.resolve("Album/01%20%C3%A9.flac/x"), Err(ResolveError::NotFound)));
+        assert!(matches!(
+            lib.resolve("Album/nope.flac"),
+            Err(ResolveError::NotFound)
+        ));
+        assert!(matches!(
+            lib.resolve("Album/01%20%C3%A9.flac/x"),
+            Err(ResolveError::NotFound)
+        ));
     }
 
     #[test]
@@ -257,20 +272,37 @@ mod tests {
         std::fs::write(outer.path().join("secret.txt"), b"secret").unwrap();
         std::fs::write(root.join("Album/a.flac"), b"fLaC").unwrap();
         std::fs::write(root.join(".private/p.flac"), b"fLaC").unwrap();
-        let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).unwrap()
+        };
         link(&outer.path().join("secret.txt"), "out.txt");
         link(outer.path(), "outdir");
         link(&root.join("Album/a.flac"), "in.flac");
         link(&root.join(".private"), "peek");
 
         let lib = Library::new(&root, true).unwrap();
-        assert!(lib.resolve("in.flac").is_ok(), "a link inside the root is followed");
-        assert!(matches!(lib.resolve("out.txt"), Err(ResolveError::Rejected(_))));
-        assert!(matches!(lib.resolve("outdir/secret.txt"), Err(ResolveError::Rejected(_))));
-        assert!(matches!(lib.resolve("peek/p.flac"), Err(ResolveError::Rejected(_))));
+        assert!(
+            lib.resolve("in.flac").is_ok(),
+            "a link inside the root is followed"
+        );
+        assert!(matches!(
+            lib.resolve("out.txt"),
+            Err(ResolveError::Rejected(_))
+        ));
+        assert!(matches!(
+            lib.resolve("outdir/secret.txt"),
+            Err(ResolveError::Rejected(_))
+        ));
+        assert!(matches!(
+            lib.resolve("peek/p.flac"),
+            Err(ResolveError::Rejected(_))
+        ));
 
         let strict = Library::new(&root, false).unwrap();
-        assert!(matches!(strict.resolve("in.flac"), Err(ResolveError::Rejected(_))));
+        assert!(matches!(
+            strict.resolve("in.flac"),
+            Err(ResolveError::Rejected(_))
+        ));
         assert!(strict.resolve("Album/a.flac").is_ok());
     }
 }

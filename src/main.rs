@@ -60,7 +60,11 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
     let addr = server.addr();
     info!("serving {} on http://{addr}/", root.display());
-    println!("tapedeck {} is playing {}", env!("CARGO_PKG_VERSION"), root.display());
+    println!(
+        "tapedeck {} is playing {}",
+        env!("CARGO_PKG_VERSION"),
+        root.display()
+    );
     for url in phone_urls(addr) {
         println!("  open {url} on a phone or browser");
     }
@@ -126,7 +130,11 @@ fn init_logging(args: &ServeArgs) {
     cfg.set_target_level(LevelFilter::Off)
         .set_thread_level(LevelFilter::Off)
         .set_location_level(LevelFilter::Off)
-        .set_time_level(if under_journald { LevelFilter::Off } else { LevelFilter::Error })
+        .set_time_level(if under_journald {
+            LevelFilter::Off
+        } else {
+            LevelFilter::Error
+        })
         .set_time_format_rfc3339()
         .add_filter_allow_str("tapedeck");
     let _ = simplelog::WriteLogger::init(level, cfg.build(), std::io::stderr());

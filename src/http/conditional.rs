@@ -155,8 +155,10 @@ mod tests {
     }
 
     fn decide(headers: &[(&str, &str)]) -> Decision {
-        let owned: Vec<(String, String)> =
-            headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        let owned: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
         evaluate(
             |name| {
                 owned
@@ -169,7 +171,9 @@ mod tests {
     }
 
     const PROCEED: Decision = Decision::Proceed { honour_range: true };
-    const IGNORE_RANGE: Decision = Decision::Proceed { honour_range: false };
+    const IGNORE_RANGE: Decision = Decision::Proceed {
+        honour_range: false,
+    };
     const LM: &str = "Tue, 14 Nov 2023 22:13:20 GMT";
     const EARLIER: &str = "Tue, 14 Nov 2023 22:13:19 GMT";
     const LATER: &str = "Tue, 14 Nov 2023 22:13:21 GMT";
@@ -180,7 +184,10 @@ mod tests {
             (&[], PROCEED),
             (&[("If-None-Match", "\"abc-1\"")], Decision::NotModified),
             (&[("If-None-Match", "W/\"abc-1\"")], Decision::NotModified),
-            (&[("If-None-Match", "\"x\", \"abc-1\"")], Decision::NotModified),
+            (
+                &[("If-None-Match", "\"x\", \"abc-1\"")],
+                Decision::NotModified,
+            ),
             (&[("If-None-Match", "*")], Decision::NotModified),
             (&[("If-None-Match", "\"other\"")], PROCEED),
             (&[("If-None-Match", "garbage")], PROCEED),
@@ -189,7 +196,10 @@ mod tests {
             (&[("If-Modified-Since", EARLIER)], PROCEED),
             (&[("If-Modified-Since", "yesterday")], PROCEED),
             // If-None-Match wins over If-Modified-Since (§13.2.2 step 4)
-            (&[("If-None-Match", "\"other\""), ("If-Modified-Since", LM)], PROCEED),
+            (
+                &[("If-None-Match", "\"other\""), ("If-Modified-Since", LM)],
+                PROCEED,
+            ),
             (&[("If-Match", "\"abc-1\"")], PROCEED),
             (&[("If-Match", "W/\"abc-1\"")], Decision::Failed),
             (&[("If-Match", "\"other\"")], Decision::Failed),

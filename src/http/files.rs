@@ -63,7 +63,14 @@ pub fn serve<'a>(
         _ => RangeOutcome::Full,
     };
     let reply = match outcome {
-        RangeOutcome::Full => Reply::new(200, Body::File { file, start: 0, len }),
+        RangeOutcome::Full => Reply::new(
+            200,
+            Body::File {
+                file,
+                start: 0,
+                len,
+            },
+        ),
         RangeOutcome::Partial { start, end } => Reply::new(
             206,
             Body::File {
@@ -75,8 +82,11 @@ pub fn serve<'a>(
         .header("Content-Range", format!("bytes {start}-{end}/{len}")),
         RangeOutcome::Unsatisfiable => {
             return with_validators(
-                Reply::error(416, format!("range not satisfiable: the file is {len} bytes"))
-                    .header("Content-Range", format!("bytes */{len}")),
+                Reply::error(
+                    416,
+                    format!("range not satisfiable: the file is {len} bytes"),
+                )
+                .header("Content-Range", format!("bytes */{len}")),
             );
         }
     };

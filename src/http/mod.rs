@@ -73,9 +73,8 @@ impl Server {
         let listener = TcpListener::bind(server_cfg.listen)?;
         configure_listener(&listener, server_cfg.read_timeout, server_cfg.write_timeout)?;
         let addr = listener.local_addr()?;
-        let http = Arc::new(
-            tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?,
-        );
+        let http =
+            Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
 
         let app = Arc::new(app);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -155,8 +154,15 @@ impl Server {
 }
 
 /// Sets the options every accepted connection inherits from the listening
-/// socket on Linux: `TCP_NODELAY`, `SO_RCVTIMEO` and `SO_SNDTIMEO`.
-fn configure_listener(listener: &TcpListener, read: Duration, write: Duration) -> io::Result<()> {
+/// socket on Linux: `TCP_NODELAY`, `SO_RCVTIMEO` (`read`) and `SO_SNDTIMEO`
+/// (`write`).
+///
+/// Errors: `setsockopt` failing (it does not on a TCP socket).
+pub fn configure_listener(
+    listener: &TcpListener,
+    read: Duration,
+    write: Duration,
+) -> io::Result<()> {
     let fd = listener.as_raw_fd();
     let one: libc::c_int = 1;
     setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)?;
@@ -165,6 +171,9 @@ fn configure_listener(listener: &TcpListener, read: Duration, write: Duration) -
     Ok(())
 }
 
+// time_t and suseconds_t are 32-bit on 32-bit ARM, so the conversions can
+// fail there even though they cannot on x86_64.
+#[allow(clippy::unnecessary_fallible_conversions)]
 fn timeval(d: Duration) -> libc::timeval {
     libc::timeval {
         tv_sec: d.as_secs().try_into().unwrap_or(libc::time_t::MAX),
@@ -172,7 +181,12 @@ fn timeval(d: Duration) -> libc::timeval {
     }
 }
 
-fn setsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+fn setsockopt<T>(
+    fd: libc::c_int,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
     let len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: `value` points to a live `T` of `len` bytes for the call.
     let rc = unsafe { libc::setsockopt(fd, level, name, (value as *const T).cast(), len) };
@@ -200,7 +214,12 @@ pub fn socket_options(socket: &impl AsRawFd) -> io::Result<(bool, Duration, Dura
     Ok((nodelay != 0, duration(rcv), duration(snd)))
 }
 
-fn getsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: &mut T) -> io::Result<()> {
+fn getsockopt<T>(
+    fd: libc::c_int,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &mut T,
+) -> io::Result<()> {
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: `value` is a writable `T` of `len` bytes for the call.
     let rc = unsafe { libc::getsockopt(fd, level, name, (value as *mut T).cast(), &mut len) };
@@ -225,22 +244,23 @@ fn busy(req: Request, why: &str) {
 /// Handles one request on a handler thread and logs it.
 fn serve_one(app: &App, req: Request) {
     let started = Instant::now();
-    let reply = catch_unwind(AssertUnwindSafe(|| router::handle(app, &req))).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        error!("handler panicked on {} {}: {what}", req.method(), log_path(req.url()));
-        Reply::error(500, "internal error")
-    });
+    let reply = catch_panics(
+        || router::handle(app, &req),
+        || format!("{} {}", req.method(), log_path(req.url())),
+    );
     let method = req.method().clone();
     let path = log_path(req.url());
-    let peer = req.remote_addr().map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+    let peer = req
+        .remote_addr()
+        .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
     let status = reply.status;
     let (response, sent) = to_response(reply);
     let result = req.respond(response);
-    let bytes = if method == Method::Head { 0 } else { sent.load(Ordering::Relaxed) };
+    let bytes = if method == Method::Head {
+        0
+    } else {
+        sent.load(Ordering::Relaxed)
+    };
     let ms = started.elapsed().as_millis();
     match result {
         Ok(()) => info!("{peer} {method} {path} {status} {bytes} bytes {ms} ms"),
@@ -248,11 +268,29 @@ fn serve_one(app: &App, req: Request) {
     }
 }
 
+/// Runs a handler; a panic becomes a logged 500 instead of a dead thread.
+/// `what` describes the request for the log line.
+pub fn catch_panics(handler: impl FnOnce() -> Reply, what: impl FnOnce() -> String) -> Reply {
+    catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        error!("handler panicked on {}: {message}", what());
+        Reply::error(500, "internal error")
+    })
+}
+
 /// The request path as a log should show it: percent-decoded, with control
 /// characters escaped so a client cannot forge log lines.
 fn log_path(url: &str) -> String {
     let decoded = percent_decode_str(url).decode_utf8_lossy();
-    let mut out: String = decoded.chars().take(512).flat_map(char::escape_debug).collect();
+    let mut out: String = decoded
+        .chars()
+        .take(512)
+        .flat_map(char::escape_debug)
+        .collect();
     if decoded.chars().count() > 512 {
         out.push('…');
     }
@@ -284,7 +322,9 @@ fn to_response(reply: Reply) -> (Response<Box<dyn Read + Send>>, Arc<AtomicU64>)
     });
     let mut tiny_headers: Vec<Header> = Vec::with_capacity(headers.len() + 1);
     let server = concat!("tapedeck/", env!("CARGO_PKG_VERSION"));
-    for (name, value) in std::iter::once(("Server", server)).chain(headers.iter().map(|(n, v)| (*n, v.as_str()))) {
+    for (name, value) in
+        std::iter::once(("Server", server)).chain(headers.iter().map(|(n, v)| (*n, v.as_str())))
+    {
         match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             Ok(h) => tiny_headers.push(h),
             Err(()) => error!("dropping header {name} with a non-ASCII value"),
@@ -307,5 +347,27 @@ impl Read for CountingReader {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_becomes_a_500() {
+        let reply = catch_panics(|| panic!("boom"), || "GET /x".into());
+        assert_eq!(reply.status, 500);
+        let ok = catch_panics(|| Reply::error(404, "not found"), || "GET /y".into());
+        assert_eq!(ok.status, 404);
+    }
+
+    #[test]
+    fn log_path_decodes_and_escapes_control_characters() {
+        assert_eq!(log_path("/play/a%20%C3%A9.flac"), "/play/a é.flac");
+        assert_eq!(
+            log_path("/play/x%0d%0aFAKE%20LINE"),
+            "/play/x\\r\\nFAKE LINE"
+        );
     }
 }

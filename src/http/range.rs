@@ -133,19 +133,67 @@ mod tests {
         let cases: &[(&str, RangeOutcome)] = &[
             // RFC 9110 §14.1.2 examples
             ("bytes=0-499", Partial { start: 0, end: 499 }),
-            ("bytes=500-999", Partial { start: 500, end: 999 }),
-            ("bytes=-500", Partial { start: 9500, end: 9999 }),
-            ("bytes=9500-", Partial { start: 9500, end: 9999 }),
+            (
+                "bytes=500-999",
+                Partial {
+                    start: 500,
+                    end: 999,
+                },
+            ),
+            (
+                "bytes=-500",
+                Partial {
+                    start: 9500,
+                    end: 9999,
+                },
+            ),
+            (
+                "bytes=9500-",
+                Partial {
+                    start: 9500,
+                    end: 9999,
+                },
+            ),
             ("bytes=0-0,-1", Full),
             // first and last byte
             ("bytes=0-0", Partial { start: 0, end: 0 }),
-            ("bytes=-1", Partial { start: 9999, end: 9999 }),
-            ("bytes=9999-9999", Partial { start: 9999, end: 9999 }),
+            (
+                "bytes=-1",
+                Partial {
+                    start: 9999,
+                    end: 9999,
+                },
+            ),
+            (
+                "bytes=9999-9999",
+                Partial {
+                    start: 9999,
+                    end: 9999,
+                },
+            ),
             // last-pos beyond the end is clamped
-            ("bytes=100-99999999", Partial { start: 100, end: 9999 }),
-            ("bytes=0-184467440737095516150", Partial { start: 0, end: 9999 }),
+            (
+                "bytes=100-99999999",
+                Partial {
+                    start: 100,
+                    end: 9999,
+                },
+            ),
+            (
+                "bytes=0-184467440737095516150",
+                Partial {
+                    start: 0,
+                    end: 9999,
+                },
+            ),
             // suffix longer than the representation: all of it
-            ("bytes=-20000", Partial { start: 0, end: 9999 }),
+            (
+                "bytes=-20000",
+                Partial {
+                    start: 0,
+                    end: 9999,
+                },
+            ),
             // unsatisfiable
             ("bytes=10000-", Unsatisfiable),
             ("bytes=10000-10005", Unsatisfiable),
@@ -187,7 +235,10 @@ mod tests {
 
     #[test]
     fn too_many_ranges_are_ignored() {
-        let many = (0..17).map(|i| format!("{i}-{i}")).collect::<Vec<_>>().join(",");
+        let many = (0..17)
+            .map(|i| format!("{i}-{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
         assert_eq!(evaluate(&format!("bytes={many}"), 100), Full);
     }
 }

@@ -134,7 +134,10 @@ mod tests {
         };
         assert_eq!(body.len(), 4);
         let mut out = String::new();
-        body.into_reader().unwrap().read_to_string(&mut out).unwrap();
+        body.into_reader()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "3456");
     }
 }

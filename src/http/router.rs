@@ -33,7 +33,10 @@ impl<'a> Target<'a> {
         };
         match url.split_once('?') {
             Some((path, query)) => Target { path, query },
-            None => Target { path: url, query: "" },
+            None => Target {
+                path: url,
+                query: "",
+            },
         }
     }
 
@@ -115,10 +118,15 @@ fn play(app: &App, req: &Request, rest: &str, target: &Target) -> Reply {
     // Until the transcoder and cache land, every level plays the original.
     let _ = quality;
     let content_type = files::content_type(&file.path);
-    files::serve(|name| header(req, name), file.file, &file.metadata, &content_type)
-        // A file from the library must never run as a page on our origin.
-        .header("Content-Security-Policy", "sandbox")
-        .header("X-Content-Type-Options", "nosniff")
+    files::serve(
+        |name| header(req, name),
+        file.file,
+        &file.metadata,
+        &content_type,
+    )
+    // A file from the library must never run as a page on our origin.
+    .header("Content-Security-Policy", "sandbox")
+    .header("X-Content-Type-Options", "nosniff")
 }
 
 /// `/`: a small page until the phone player arrives.

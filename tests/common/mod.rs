@@ -1,0 +1,160 @@
+//! Shared helpers: a real server on 127.0.0.1:0 over a temp music dir, and a
+//! raw HTTP/1.1 client that sends request targets exactly as written (no
+//! normalisation of `..`, no re-encoding), which traversal tests need.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tapedeck::config::{Config, Overrides};
+use tapedeck::http::{App, Server};
+
+/// A running server whose music root is `<outer>/music`; `<outer>` also
+/// holds files that must never be served.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub outer: tempfile::TempDir,
+    server: Option<Server>,
+}
+
+impl TestServer {
+    /// Starts a server with `config_toml` (may be empty) after `setup` has
+    /// filled the music root.
+    pub fn start(config_toml: &str, setup: impl FnOnce(&Path)) -> TestServer {
+        let outer = tempfile::tempdir().expect("temp dir");
+        let root = outer.path().join("music");
+        std::fs::create_dir(&root).expect("music dir");
+        setup(&root);
+        let overrides = Overrides {
+            music: Some(root),
+            cache: Some(outer.path().join("cache")),
+            listen: Some("127.0.0.1:0".into()),
+        };
+        let config = Config::from_toml(config_toml, Path::new("test.toml"), &overrides)
+            .expect("test config is valid");
+        let server = Server::start(App::new(config).expect("app")).expect("server starts");
+        TestServer {
+            addr: server.addr(),
+            outer,
+            server: Some(server),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.outer.path().join("music")
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send("GET", path, headers)
+    }
+
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        raw(self.addr, req.as_bytes())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown();
+        }
+    }
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    /// Headers without the ones that vary between two identical requests.
+    pub fn stable_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Sends `request` verbatim, reads until the server closes, parses one response.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).expect("send request");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read response");
+    parse(&buf).0
+}
+
+/// Parses one response from the front of `buf`; returns it and the bytes
+/// after it. The body is `Content-Length` bytes when given, else the rest.
+pub fn parse(buf: &[u8]) -> (Resp, &[u8]) {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
+    let head = std::str::from_utf8(&buf[..end]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let rest = &buf[end + 4..];
+    let resp = Resp {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let len = resp
+        .header("content-length")
+        .map(|v| v.parse::<usize>().unwrap());
+    match len {
+        Some(n) if n <= rest.len() => (
+            Resp {
+                body: rest[..n].to_vec(),
+                ..resp
+            },
+            &rest[n..],
+        ),
+        _ => (
+            Resp {
+                body: rest.to_vec(),
+                ..resp
+            },
+            &[],
+        ),
+    }
+}
+
+/// `n` bytes of a recognisable pattern: byte i is `i % 251`.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
