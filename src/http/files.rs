@@ -4,6 +4,8 @@
 use std::fs::{File, Metadata};
 use std::path::Path;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::conditional::{self, Decision, Validators};
 use super::range::{self, RangeOutcome};
 use super::reply::{Body, Reply};
@@ -25,6 +27,41 @@ pub fn content_type(path: &Path) -> String {
             .unwrap_or("application/octet-stream")
             .to_owned(),
     }
+}
+
+/// `Content-Disposition: inline` with the file's own name, so a phone that
+/// saves the track names it sensibly; non-ASCII names use the RFC 8187
+/// `filename*` form, with an ASCII fallback for old clients (RFC 6266 §4.3).
+pub fn content_disposition(relative: &str) -> String {
+    /// RFC 8187 `attr-char`: everything else is percent-encoded.
+    const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    let name = relative.rsplit('/').next().unwrap_or(relative);
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "inline; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(name, ATTR_CHAR)
+    )
 }
 
 /// Answers a GET or HEAD for `file` (whose metadata is `meta`), honouring
@@ -96,6 +133,18 @@ pub fn serve<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disposition_names_the_file_in_ascii_and_utf8() {
+        assert_eq!(
+            content_disposition("Artist/Album/01 Song.flac"),
+            "inline; filename=\"01 Song.flac\"; filename*=UTF-8''01%20Song.flac"
+        );
+        assert_eq!(
+            content_disposition("Café/é \"x\".flac"),
+            "inline; filename=\"_ _x_.flac\"; filename*=UTF-8''%C3%A9%20%22x%22.flac"
+        );
+    }
 
     #[test]
     fn audio_content_types() {

@@ -115,15 +115,23 @@ fn play(app: &App, req: &Request, rest: &str, target: &Target) -> Reply {
             return Reply::error(500, "the file could not be read");
         }
     };
-    // Until the transcoder and cache land, every level plays the original.
-    let _ = quality;
+    if quality != Quality::Original {
+        // The transcoder and cache are not built yet: every level plays the
+        // original, which every phone can play too, only larger.
+        debug!(
+            "{}: {quality} requested, serving the original",
+            file.relative
+        );
+    }
     let content_type = files::content_type(&file.path);
+    let disposition = files::content_disposition(&file.relative);
     files::serve(
         |name| header(req, name),
         file.file,
         &file.metadata,
         &content_type,
     )
+    .header("Content-Disposition", disposition)
     // A file from the library must never run as a page on our origin.
     .header("Content-Security-Policy", "sandbox")
     .header("X-Content-Type-Options", "nosniff")
