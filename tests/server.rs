@@ -27,19 +27,25 @@ fn stalled_download(s: &TestServer) -> TcpStream {
     c
 }
 
+/// GETs the small file until the answer has `status` or `within` passes;
+/// returns the last answer.
+fn poll_small_until(s: &TestServer, status: u16, within: Duration) -> common::Resp {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = s.get("/play/small.flac", &[]);
+        if r.status == status || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn requests_beyond_the_cap_get_503_and_a_stalled_client_is_dropped_after_the_write_timeout() {
     let s = with_big_file("[server]\nmax_connections = 1\nwrite_timeout_secs = 3\n");
     let _stalled = stalled_download(&s);
     // Wait until the only handler is stuck writing to the stalled client.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let busy = loop {
-        let r = s.get("/play/small.flac", &[]);
-        if r.status == 503 || Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let busy = poll_small_until(&s, 503, Duration::from_secs(5));
     assert_eq!(
         busy.status, 503,
         "a second request while the only handler is busy"
@@ -47,14 +53,7 @@ fn requests_beyond_the_cap_get_503_and_a_stalled_client_is_dropped_after_the_wri
     assert_eq!(busy.header("retry-after"), Some("1"));
     assert_eq!(busy.json()["status"], 503);
     // After the write timeout the handler abandons the stalled client.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let freed = loop {
-        let r = s.get("/play/small.flac", &[]);
-        if r.status == 200 || Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let freed = poll_small_until(&s, 200, Duration::from_secs(15));
     assert_eq!(
         freed.status, 200,
         "the handler must be freed by the write timeout"
