@@ -20,11 +20,24 @@ fn with_big_file(config: &str) -> TestServer {
     })
 }
 
-/// Sends a GET for the big file and never reads the answer.
+/// Sends a GET for the big file and reads only the response head, so the
+/// handler stays blocked writing the body. Retries if the request itself
+/// was turned away with a 503.
 fn stalled_download(s: &TestServer) -> TcpStream {
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    write!(c, "GET /play/big.flac HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    c
+    loop {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        write!(c, "GET /play/big.flac HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            c.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        if head.starts_with(b"HTTP/1.1 200") {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// GETs the small file until the answer has `status` or `within` passes;
