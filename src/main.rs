@@ -59,7 +59,12 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let server = Server::start(App::new(config)?)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
     let addr = server.addr();
-    info!("serving {} on http://{addr}/", root.display());
+    info!(
+        "tapedeck {} (LAME {}) serving {} on http://{addr}/",
+        env!("CARGO_PKG_VERSION"),
+        mp3lame_encoder::mp3lame_version(),
+        root.display()
+    );
     println!(
         "tapedeck {} is playing {}",
         env!("CARGO_PKG_VERSION"),

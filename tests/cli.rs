@@ -9,9 +9,20 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
 
 /// The binary with HOME and XDG dirs pointed into `home`, so a developer's
-/// own config or music never leaks into a test.
+/// own config or music never leaks into a test. When the tests run under
+/// emulation, `TAPEDECK_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`)
+/// is put in front of the binary, as cargo's runner is for the tests.
 fn tapedeck(home: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
+    let runner = std::env::var("TAPEDECK_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut c = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
     c.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_CACHE_HOME", home.join(".cache"))
