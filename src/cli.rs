@@ -25,6 +25,22 @@ pub enum Command {
     /// Check a config file or print the default one.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Convert one audio file to MP3 and say what was done.
+    Transcode(TranscodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TranscodeArgs {
+    /// The audio file to read (FLAC, WAV, AIFF, M4A, Ogg Vorbis, MP3).
+    pub input: PathBuf,
+    /// The MP3 file to write (replaced if it exists).
+    pub output: PathBuf,
+    /// Quality level: high (256 kbit/s), medium (192) or low (128).
+    #[arg(long, default_value = "medium")]
+    pub quality: String,
+    /// LAME algorithm quality, 0 (best, slowest) to 9 (fastest).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub encoder_quality: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,10 +21,10 @@ use toml::Spanned;
 use crate::quality::Quality;
 
 /// Bitrates (kbit/s) an MPEG-1 Layer III frame can carry (ISO/IEC 11172-3,
-/// table for layer III), the only values a CBR quality level may use.
-pub const MP3_BITRATES_KBPS: [u32; 14] = [
-    32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-];
+/// table for layer III), the only values a CBR quality level may use. 56 is
+/// left out: the mp3lame-encoder crate has no constant for it.
+pub const MP3_BITRATES_KBPS: [u32; 13] =
+    [32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8340";
 const DEFAULT_MAX_CONNECTIONS: i64 = 32;
@@ -100,6 +100,13 @@ pub struct Bitrates {
 }
 
 impl Bitrates {
+    /// The built-in levels: high 256, medium 192, low 128 kbit/s.
+    pub const DEFAULT: Bitrates = Bitrates {
+        high: DEFAULT_BITRATE_HIGH_KBPS as u32,
+        medium: DEFAULT_BITRATE_MEDIUM_KBPS as u32,
+        low: DEFAULT_BITRATE_LOW_KBPS as u32,
+    };
+
     /// The bitrate for a transcoded level, `None` for `Original`.
     pub fn for_quality(&self, quality: Quality) -> Option<u32> {
         match quality {
@@ -746,7 +753,7 @@ encoder_quality = {DEFAULT_ENCODER_QUALITY}
 
 [transcode.bitrate_kbps]
 # Constant bitrate of each quality level, in kbit/s (an MP3 bitrate:
-# 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320).
+# 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320).
 high = {DEFAULT_BITRATE_HIGH_KBPS}
 medium = {DEFAULT_BITRATE_MEDIUM_KBPS}
 low = {DEFAULT_BITRATE_LOW_KBPS}

@@ -8,3 +8,4 @@ pub mod config;
 pub mod http;
 pub mod library;
 pub mod quality;
+pub mod transcode;

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use log::{LevelFilter, info};
 
-use cli::{Cli, Command, ConfigCommand, ServeArgs};
-use tapedeck::config::{self, Config, Overrides};
+use cli::{Cli, Command, ConfigCommand, ServeArgs, TranscodeArgs};
+use tapedeck::config::{self, Bitrates, Config, Overrides};
 use tapedeck::http::{App, Server};
+use tapedeck::quality::Quality;
+use tapedeck::transcode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,12 +33,48 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             print!("{}", config::default_toml());
             Ok(())
         }
+        Some(Command::Transcode(args)) => transcode_one(args),
         Some(Command::Config(ConfigCommand::Check { file })) => {
             Config::load(Some(&file), &Overrides::default())?;
             println!("{}: ok", file.display());
             Ok(())
         }
     }
+}
+
+/// `tapedeck transcode`: one file, for users and benchmarks.
+fn transcode_one(args: TranscodeArgs) -> Result<(), Box<dyn Error>> {
+    let quality: Quality = args.quality.parse()?;
+    let bitrate_kbps = Bitrates::DEFAULT
+        .for_quality(quality)
+        .ok_or("--quality original means no transcode; use high, medium or low")?;
+    let opts = transcode::Options {
+        bitrate_kbps,
+        encoder_quality: args.encoder_quality,
+    };
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&args.output)
+            .map_err(|e| format!("creating {}: {e}", args.output.display()))?,
+    );
+    let shown = args.input.display().to_string();
+    let started = std::time::Instant::now();
+    let report = transcode::transcode(&args.input, &shown, &mut out, &opts, |_, _| {})?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{shown}: {:.2} s of audio, {} Hz, {} ch -> {} ({} bytes, {bitrate_kbps} kbit/s CBR) in {secs:.2} s ({:.0}x realtime){}",
+        report.duration_s(),
+        report.sample_rate_hz,
+        report.source_channels,
+        args.output.display(),
+        report.bytes,
+        report.duration_s() / secs.max(1e-9),
+        if report.skipped_packets > 0 {
+            format!(", {} corrupt packets skipped", report.skipped_packets)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
