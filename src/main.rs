@@ -92,6 +92,12 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     if let Some(file) = &config_file {
         info!("config: {}", file.display());
     }
+    // Before anything is printed: a supervisor that reads the URL and at once
+    // sends SIGTERM must find the handler in place, not the default action.
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })?;
     let root = config.library.root.clone();
     let listen = config.server.listen;
     let server = Server::start(App::new(config)?)
@@ -112,10 +118,6 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
         println!("  open {url} on a phone or browser");
     }
 
-    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-    ctrlc::set_handler(move || {
-        let _ = tx.try_send(());
-    })?;
     let _ = rx.recv();
     info!("stopping");
     server.shutdown();
