@@ -154,6 +154,85 @@ fn downmix_to_stereo(pcm: &mut Vec<f32>, channels: usize) {
     pcm.truncate(frames * 2);
 }
 
+/// An opened audio file: its container reader and a decoder for its
+/// default audio track.
+pub struct Decoding {
+    pub format: Box<dyn symphonia::core::formats::FormatReader>,
+    pub decoder: Box<dyn symphonia::core::codecs::audio::AudioDecoder>,
+    pub track_id: u32,
+    /// Frames in the track when the container says (None for some streams).
+    pub total_frames: Option<u64>,
+    pub params: symphonia::core::codecs::audio::AudioCodecParameters,
+}
+
+/// Opens `input` with symphonia (gapless trimming on) and prepares a decoder
+/// for its default audio track. `relative` names the file in errors.
+///
+/// Errors: [`TranscodeError::Io`] if it cannot be read,
+/// [`TranscodeError::Corrupt`] if it is empty or has no audio track,
+/// [`TranscodeError::Unsupported`] for a container or codec symphonia lacks.
+pub fn open(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
+    let path = relative.to_owned();
+    let corrupt = |what: &str| TranscodeError::Corrupt {
+        path: path.clone(),
+        what: what.to_owned(),
+    };
+    let file = File::open(input).map_err(|err| TranscodeError::Io {
+        path: path.clone(),
+        err,
+    })?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        return Err(corrupt("the file is empty"));
+    }
+    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = input.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| symphonia_error(relative, e))?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| corrupt("no audio track"))?;
+    let track_id = track.id;
+    let total_frames = track.num_frames;
+    let Some(CodecParameters::Audio(params)) = track.codec_params.clone() else {
+        return Err(corrupt("no audio track"));
+    };
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|e| symphonia_error(relative, e))?;
+    Ok(Decoding {
+        format,
+        decoder,
+        track_id,
+        total_frames,
+        params,
+    })
+}
+
+/// Classifies a symphonia error for the file `relative`.
+fn symphonia_error(relative: &str, e: SymphoniaError) -> TranscodeError {
+    let path = relative.to_owned();
+    match e {
+        SymphoniaError::Unsupported(what) => TranscodeError::Unsupported {
+            path,
+            what: what.to_owned(),
+        },
+        SymphoniaError::IoError(err) => TranscodeError::Io { path, err },
+        other => TranscodeError::Corrupt {
+            path,
+            what: other.to_string(),
+        },
+    }
+}
+
 /// Transcodes the audio file at `input` to a CBR MP3 written to `out`,
 /// starting at `out`'s current position. `relative` is the path shown in
 /// errors (relative to the library root). `progress(frames_done,
@@ -177,58 +256,15 @@ pub fn transcode<W: Write + Seek>(
         path: path.clone(),
         err,
     };
-    let sym_err = |e: SymphoniaError| match e {
-        SymphoniaError::Unsupported(what) => TranscodeError::Unsupported {
-            path: path.clone(),
-            what: what.to_owned(),
-        },
-        SymphoniaError::IoError(err) => TranscodeError::Io {
-            path: path.clone(),
-            err,
-        },
-        other => TranscodeError::Corrupt {
-            path: path.clone(),
-            what: other.to_string(),
-        },
-    };
+    let sym_err = |e: SymphoniaError| symphonia_error(relative, e);
 
-    let file = File::open(input).map_err(io_err)?;
-    if file.metadata().map_err(io_err)?.len() == 0 {
-        return Err(TranscodeError::Corrupt {
-            path,
-            what: "the file is empty".into(),
-        });
-    }
-    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = input.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(sym_err)?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| TranscodeError::Corrupt {
-            path: path.clone(),
-            what: "no audio track".into(),
-        })?;
-    let track_id = track.id;
-    let total_frames = track.num_frames;
-    let Some(CodecParameters::Audio(params)) = track.codec_params.clone() else {
-        return Err(TranscodeError::Corrupt {
-            path,
-            what: "no audio track".into(),
-        });
-    };
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(sym_err)?;
+    let Decoding {
+        mut format,
+        mut decoder,
+        track_id,
+        total_frames,
+        params,
+    } = open(input, relative)?;
 
     let mut encoder: Option<(mp3lame_encoder::Encoder, usize, usize)> = None;
     let mut pcm: Vec<f32> = Vec::new();

@@ -5,12 +5,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use symphonia::core::codecs::CodecParameters;
-use symphonia::core::codecs::audio::AudioDecoderOptions;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
 use tapedeck::transcode::{Options, TranscodeError, transcode};
 
 const MEDIUM: Options = Options {
@@ -48,28 +42,10 @@ fn write_wav(path: &Path, rate: u32, channels: u16, frames: u32) {
 
 /// Decodes an MP3 with symphonia (gapless on): (sample rate, channels, frames).
 fn decode_mp3(path: &Path) -> (u32, usize, u64) {
-    let file = File::open(path).unwrap();
-    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
-    let mut hint = Hint::new();
-    hint.with_extension("mp3");
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .unwrap();
-    let track = format.default_track(TrackType::Audio).unwrap().clone();
-    let Some(CodecParameters::Audio(params)) = track.codec_params else {
-        panic!("audio track")
-    };
-    let mut dec = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .unwrap();
+    let mut d = tapedeck::transcode::open(path, "out.mp3").unwrap();
     let (mut rate, mut channels, mut frames) = (0, 0, 0u64);
-    while let Some(p) = format.next_packet().unwrap() {
-        let buf = dec.decode(&p).unwrap();
+    while let Some(p) = d.format.next_packet().unwrap() {
+        let buf = d.decoder.decode(&p).unwrap();
         rate = buf.spec().rate();
         channels = buf.spec().channels().count();
         frames += buf.frames() as u64;
