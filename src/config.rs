@@ -544,7 +544,6 @@ impl Config {
             }
         })?;
         let src = Source { path, text };
-        let cwd_relative = |p: &Path| expand_tilde(&p.to_string_lossy());
 
         let server = {
             let listen = match &overrides.listen {
@@ -576,7 +575,8 @@ impl Config {
 
         let cache = {
             let (dir, origin) = match &overrides.cache {
-                Some(dir) => (cwd_relative(dir), Origin::Flag("--cache")),
+                // The shell has already expanded `~`; keep the path's bytes as given.
+                Some(dir) => (dir.clone(), Origin::Flag("--cache")),
                 None => match raw.cache.dir {
                     Some(d) => (src.path(d.get_ref()), src.origin(d.span())),
                     None => (default_cache_dir(), Origin::Default),
@@ -681,7 +681,7 @@ impl Config {
         // directory missing on this machine.
         let library = {
             let (root, origin) = match &overrides.music {
-                Some(dir) => (cwd_relative(dir), Origin::Flag("--music")),
+                Some(dir) => (dir.clone(), Origin::Flag("--music")),
                 None => match raw.library.root {
                     Some(r) => (src.path(r.get_ref()), src.origin(r.span())),
                     None => (default_music_dir(), Origin::Default),

@@ -266,7 +266,8 @@ pub fn transcode<W: Write + Seek>(
         params,
     } = open(input, relative)?;
 
-    let mut encoder: Option<(mp3lame_encoder::Encoder, usize, usize)> = None;
+    // Built at the first decoded packet, with the channel count it encodes.
+    let mut encoder: Option<(mp3lame_encoder::Encoder, usize)> = None;
     let mut pcm: Vec<f32> = Vec::new();
     let mut mp3: Vec<u8> = Vec::new();
     let start = out.stream_position().map_err(io_err)?;
@@ -304,7 +305,7 @@ pub fn transcode<W: Write + Seek>(
         decoded.copy_to_vec_interleaved::<f32>(&mut pcm);
         let n = decoded.frames();
         frames += n as u64;
-        let (enc, enc_channels, _) = match &mut encoder {
+        let (enc, enc_channels) = match &mut encoder {
             Some(e) => e,
             None => {
                 let out_channels = if channels == 1 { 1 } else { 2 };
@@ -314,7 +315,7 @@ pub fn transcode<W: Write + Seek>(
                         what,
                     }
                 })?;
-                encoder.insert((e, out_channels, channels))
+                encoder.insert((e, out_channels))
             }
         };
         if channels > 2 {
@@ -336,7 +337,7 @@ pub fn transcode<W: Write + Seek>(
         progress(frames, total_frames);
     }
 
-    let Some((mut enc, _, _)) = encoder else {
+    let Some((mut enc, _)) = encoder else {
         return Err(TranscodeError::Corrupt {
             path,
             what: "no audio could be decoded".into(),
