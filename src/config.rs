@@ -33,6 +33,7 @@ const DEFAULT_WRITE_TIMEOUT_SECS: i64 = 30;
 const DEFAULT_MAX_SIZE: &str = "2 GiB";
 const DEFAULT_NICE: i64 = 10;
 const DEFAULT_ENCODER_QUALITY: i64 = 3;
+const DEFAULT_MAX_ART_SIZE: &str = "1 MiB";
 const DEFAULT_BITRATE_HIGH_KBPS: i64 = 256;
 const DEFAULT_BITRATE_MEDIUM_KBPS: i64 = 192;
 const DEFAULT_BITRATE_LOW_KBPS: i64 = 128;
@@ -88,6 +89,8 @@ pub struct TranscodeConfig {
     pub default_quality: Quality,
     /// LAME algorithm quality, 0 (best, slowest) to 9 (worst, fastest).
     pub encoder_quality: u8,
+    /// Cover art above this many bytes is left out of transcoded MP3s.
+    pub max_art_bytes: u64,
     pub bitrate_kbps: Bitrates,
 }
 
@@ -243,6 +246,7 @@ struct RawTranscode {
     nice: Option<Spanned<i64>>,
     default_quality: Option<Spanned<String>>,
     encoder_quality: Option<Spanned<i64>>,
+    max_art_size: Option<Spanned<String>>,
     bitrate_kbps: RawBitrates,
 }
 
@@ -656,6 +660,10 @@ impl Config {
                     0..=9,
                     "LAME quality: 0 = best and slowest, 9 = fastest",
                 )?,
+                max_art_bytes: parse_size(
+                    src.take(t.max_art_size, DEFAULT_MAX_ART_SIZE.to_owned()),
+                    "transcode.max_art_size",
+                )?,
                 bitrate_kbps: Bitrates { high, medium, low },
             }
         };
@@ -750,6 +758,9 @@ default_quality = "original"
 # LAME algorithm quality, 0 (best, slowest) to 9 (fastest); 3 is what the
 # lame command line and ffmpeg use.
 encoder_quality = {DEFAULT_ENCODER_QUALITY}
+# Cover art (embedded, or cover.jpg/folder.jpg beside the track) larger
+# than this is left out of transcoded MP3s rather than bloating each one.
+max_art_size = "{DEFAULT_MAX_ART_SIZE}"
 
 [transcode.bitrate_kbps]
 # Constant bitrate of each quality level, in kbit/s (an MP3 bitrate:
@@ -801,6 +812,7 @@ mod tests {
         assert_eq!(c.server.max_connections, 32);
         assert_eq!(c.cache.max_size_bytes, 2 * 1024 * 1024 * 1024);
         assert_eq!(c.transcode.encoder_quality, 3);
+        assert_eq!(c.transcode.max_art_bytes, 1 << 20);
         assert_eq!(c.transcode.nice, 10);
         assert_eq!(
             c.transcode.bitrate_kbps,

@@ -51,6 +51,7 @@ fn transcode_one(args: TranscodeArgs) -> Result<(), Box<dyn Error>> {
     let opts = transcode::Options {
         bitrate_kbps,
         encoder_quality: args.encoder_quality,
+        max_art_bytes: transcode::Options::DEFAULT_MAX_ART_BYTES,
     };
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&args.output)
@@ -61,18 +62,29 @@ fn transcode_one(args: TranscodeArgs) -> Result<(), Box<dyn Error>> {
     let report = transcode::transcode(&args.input, &shown, &mut out, &opts, |_, _| {})?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{shown}: {:.2} s of audio, {} Hz, {} ch -> {} ({} bytes, {bitrate_kbps} kbit/s CBR) in {secs:.2} s ({:.0}x realtime){}",
+        "{shown}: {:.2} s of audio, {} Hz, {} ch -> {} ({} bytes, {bitrate_kbps} kbit/s CBR, {} Hz{}) in {secs:.2} s ({:.0}x realtime){}{}",
         report.duration_s(),
         report.sample_rate_hz,
         report.source_channels,
         args.output.display(),
         report.bytes,
+        report.output_sample_rate_hz,
+        match report.cover {
+            Some(transcode::tags::CoverSource::Embedded) => ", embedded cover",
+            Some(transcode::tags::CoverSource::Folder) => ", folder cover",
+            None => "",
+        },
         report.duration_s() / secs.max(1e-9),
         if report.skipped_packets > 0 {
             format!(", {} corrupt packets skipped", report.skipped_packets)
         } else {
             String::new()
-        }
+        },
+        if report.truncated {
+            ", source truncated"
+        } else {
+            ""
+        },
     );
     Ok(())
 }

@@ -1,48 +1,144 @@
-//! The transcoder on fixtures generated here: the MP3 it writes is decoded
-//! back with symphonia to check sample rate, channels and exact length.
+//! The transcoder on every input kind a library holds. Fixtures are either
+//! committed (`tests/fixtures/`, made by `tests/fixtures/make.sh` with
+//! ffmpeg and metaflac) or written here (the WAV and AIFF variants). Each
+//! MP3 is decoded back with symphonia to check rate, channels and exact
+//! length, and its frame headers are walked to check the bitrate is
+//! constant. Properties are asserted, never bytes: LAME's output differs
+//! between x86 and ARM.
 
-use std::fs::File;
-use std::io::Write;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
 
-use tapedeck::transcode::{Options, TranscodeError, transcode};
+use tapedeck::transcode::tags::CoverSource;
+use tapedeck::transcode::{Options, Report, TranscodeError, open, transcode};
 
 const MEDIUM: Options = Options {
     bitrate_kbps: 192,
     encoder_quality: 3,
+    max_art_bytes: Options::DEFAULT_MAX_ART_BYTES,
 };
 
-/// Writes a 16-bit PCM WAV of `frames` frames: a 440 Hz tone per channel.
-fn write_wav(path: &Path, rate: u32, channels: u16, frames: u32) {
-    let block = u32::from(channels) * 2;
-    let data_len = frames * block;
-    let mut f = File::create(path).unwrap();
-    let mut h = Vec::new();
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&(36 + data_len).to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&channels.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&(rate * block).to_le_bytes());
-    h.extend_from_slice(&(block as u16).to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let t = i as f32 / rate as f32;
-        let s = ((t * 440.0 * std::f32::consts::TAU).sin() * 12000.0) as i16;
-        for _ in 0..channels {
-            h.extend_from_slice(&s.to_le_bytes());
-        }
-    }
-    f.write_all(&h).unwrap();
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
-/// Decodes an MP3 with symphonia (gapless on): (sample rate, channels, frames).
-fn decode_mp3(path: &Path) -> (u32, usize, u64) {
-    let mut d = tapedeck::transcode::open(path, "out.mp3").unwrap();
+/// How a WAV stores its samples.
+#[derive(Clone, Copy, Debug)]
+enum WavFormat {
+    Unsigned8,
+    Int(u16),
+    Float32,
+}
+
+/// Writes a WAV of `frames` frames, a tone per channel. `extensible`
+/// writes WAVE_FORMAT_EXTENSIBLE with a channel mask.
+fn write_wav(path: &Path, fmt: WavFormat, extensible: bool, rate: u32, channels: u16, frames: u32) {
+    let bits = match fmt {
+        WavFormat::Unsigned8 => 8,
+        WavFormat::Int(b) => b,
+        WavFormat::Float32 => 32,
+    };
+    let block = u32::from(channels) * u32::from(bits / 8);
+    let mut data = Vec::new();
+    for i in 0..frames {
+        for c in 0..channels {
+            let t = f64::from(i) / f64::from(rate);
+            let s = 0.5 * (t * (440.0 + 110.0 * f64::from(c)) * std::f64::consts::TAU).sin();
+            match fmt {
+                WavFormat::Unsigned8 => data.push((128.0 + s * 127.0) as u8),
+                WavFormat::Int(b) => {
+                    let v = (s * f64::from((1u32 << (b - 1)) - 1)) as i32;
+                    data.extend_from_slice(&v.to_le_bytes()[..usize::from(b / 8)]);
+                }
+                WavFormat::Float32 => data.extend_from_slice(&(s as f32).to_le_bytes()),
+            }
+        }
+    }
+    let tag: u16 = match fmt {
+        WavFormat::Float32 => 3,
+        _ => 1,
+    };
+    let mut fmt_chunk = Vec::new();
+    fmt_chunk.extend_from_slice(&(if extensible { 0xFFFE } else { tag }).to_le_bytes());
+    fmt_chunk.extend_from_slice(&channels.to_le_bytes());
+    fmt_chunk.extend_from_slice(&rate.to_le_bytes());
+    fmt_chunk.extend_from_slice(&(rate * block).to_le_bytes());
+    fmt_chunk.extend_from_slice(&(block as u16).to_le_bytes());
+    fmt_chunk.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        let mask: u32 = if channels == 6 { 0x3F } else { 0x3 };
+        fmt_chunk.extend_from_slice(&22u16.to_le_bytes());
+        fmt_chunk.extend_from_slice(&bits.to_le_bytes());
+        fmt_chunk.extend_from_slice(&mask.to_le_bytes());
+        // KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT GUID.
+        fmt_chunk.extend_from_slice(&u32::from(tag).to_le_bytes());
+        fmt_chunk.extend_from_slice(&[
+            0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        ]);
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&((4 + 8 + fmt_chunk.len() + 8 + data.len()) as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&(fmt_chunk.len() as u32).to_le_bytes());
+    out.extend_from_slice(&fmt_chunk);
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    fs::write(path, out).unwrap();
+}
+
+/// Writes a big-endian AIFF (or AIFF-C with compression type `NONE`) of
+/// `bits`-bit stereo samples.
+fn write_aiff(path: &Path, aifc: bool, bits: u16, rate: u32, frames: u32) {
+    let mut data = Vec::new();
+    for i in 0..frames {
+        for c in 0..2u32 {
+            let t = f64::from(i) / f64::from(rate);
+            let s = 0.5 * (t * f64::from(440 + 220 * c) * std::f64::consts::TAU).sin();
+            let v = (s * f64::from((1u32 << (bits - 1)) - 1)) as i32;
+            data.extend_from_slice(&v.to_be_bytes()[4 - usize::from(bits / 8)..]);
+        }
+    }
+    let mut comm = Vec::new();
+    comm.extend_from_slice(&2u16.to_be_bytes());
+    comm.extend_from_slice(&frames.to_be_bytes());
+    comm.extend_from_slice(&bits.to_be_bytes());
+    // The rate as an 80-bit IEEE 754 extended float.
+    let exp = 31 - rate.leading_zeros();
+    comm.extend_from_slice(&(16383 + exp as u16).to_be_bytes());
+    comm.extend_from_slice(&((u64::from(rate)) << (63 - exp)).to_be_bytes());
+    if aifc {
+        comm.extend_from_slice(b"NONE");
+        comm.extend_from_slice(b"\x0enot compressed\x00");
+    }
+    let mut body = Vec::new();
+    body.extend_from_slice(if aifc { b"AIFC" } else { b"AIFF" });
+    if aifc {
+        body.extend_from_slice(b"FVER");
+        body.extend_from_slice(&4u32.to_be_bytes());
+        body.extend_from_slice(&0xA280_5140u32.to_be_bytes());
+    }
+    body.extend_from_slice(b"COMM");
+    body.extend_from_slice(&(comm.len() as u32).to_be_bytes());
+    body.extend_from_slice(&comm);
+    body.extend_from_slice(b"SSND");
+    body.extend_from_slice(&((8 + data.len()) as u32).to_be_bytes());
+    body.extend_from_slice(&[0; 8]);
+    body.extend_from_slice(&data);
+    let mut out = b"FORM".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    fs::write(path, out).unwrap();
+}
+
+/// Decodes a file with symphonia: (sample rate, channels, frames). For an
+/// MP3 with an Info tag this is the gapless length.
+fn decode(path: &Path) -> (u32, usize, u64) {
+    let mut d = open(path, "decode").unwrap();
     let (mut rate, mut channels, mut frames) = (0, 0, 0u64);
     while let Some(p) = d.format.next_packet().unwrap() {
         let buf = d.decoder.decode(&p).unwrap();
@@ -53,48 +149,388 @@ fn decode_mp3(path: &Path) -> (u32, usize, u64) {
     (rate, channels, frames)
 }
 
-fn roundtrip(rate: u32, channels: u16, frames: u32) -> (u32, usize, u64, u64) {
+/// What the MPEG frame headers of an MP3 say (ISO 11172-3 §2.4.2.3).
+#[derive(Debug)]
+struct Frames {
+    /// Frames including the Info frame.
+    count: u64,
+    /// Every bitrate seen, kbit/s.
+    bitrates_kbps: Vec<u32>,
+    sample_rate_hz: u32,
+    /// Channel mode bits: 0 stereo, 1 joint stereo, 3 mono.
+    modes: Vec<u8>,
+    /// Whether the first frame is a LAME "Info" (CBR) tag frame.
+    info_tag: bool,
+}
+
+fn walk_frames(mp3: &[u8]) -> Frames {
+    let mut pos = 0;
+    if mp3.starts_with(b"ID3") {
+        let size = mp3[6..10]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 7) | usize::from(b & 0x7f));
+        pos = 10 + size;
+    }
+    let mut f = Frames {
+        count: 0,
+        bitrates_kbps: vec![],
+        sample_rate_hz: 0,
+        modes: vec![],
+        info_tag: false,
+    };
+    while pos + 4 <= mp3.len() {
+        let h = &mp3[pos..pos + 4];
+        assert!(
+            h[0] == 0xFF && h[1] & 0xE0 == 0xE0,
+            "lost sync at byte {pos}"
+        );
+        let mpeg1 = h[1] & 0x18 == 0x18;
+        let br_index = usize::from(h[2] >> 4);
+        let sr_index = usize::from((h[2] >> 2) & 3);
+        let padding = usize::from((h[2] >> 1) & 1);
+        let (kbps, rate) = if mpeg1 {
+            (
+                [
+                    0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+                ][br_index],
+                [44100, 48000, 32000][sr_index],
+            )
+        } else {
+            (
+                [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160][br_index],
+                [22050, 24000, 16000][sr_index] >> u32::from(h[1] & 0x18 == 0),
+            )
+        };
+        let len = if mpeg1 { 144 } else { 72 } * kbps as usize * 1000 / rate as usize + padding;
+        if f.count == 0 {
+            let side = if h[3] >> 6 == 3 { 17 } else { 32 };
+            f.info_tag = &mp3[pos + 4 + side..pos + 8 + side] == b"Info";
+        }
+        f.count += 1;
+        f.bitrates_kbps.push(kbps);
+        f.sample_rate_hz = rate;
+        f.modes.push(h[3] >> 6);
+        pos += len;
+    }
+    assert_eq!(pos, mp3.len(), "trailing bytes after the last frame");
+    f
+}
+
+struct Outcome {
+    report: Report,
+    bytes: Vec<u8>,
+    decoded: (u32, usize, u64),
+    frames: Frames,
+    _dir: tempfile::TempDir,
+}
+
+fn run(input: &Path, opts: &Options) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    let wav = dir.path().join("in.wav");
-    let mp3 = dir.path().join("out.mp3");
-    write_wav(&wav, rate, channels, frames);
-    let mut out = File::create(&mp3).unwrap();
-    let report = transcode(&wav, "in.wav", &mut out, &MEDIUM, |_, _| {}).unwrap();
+    let out_path = dir.path().join("out.mp3");
+    let mut out = File::create(&out_path).unwrap();
+    let name = input.file_name().unwrap().to_string_lossy().into_owned();
+    let report = transcode(input, &name, &mut out, opts, |_, _| {}).unwrap();
     drop(out);
-    assert_eq!(report.frames, u64::from(frames));
-    assert_eq!(report.bytes, std::fs::metadata(&mp3).unwrap().len());
-    let (r, c, f) = decode_mp3(&mp3);
-    (r, c, f, report.bytes)
+    let bytes = fs::read(&out_path).unwrap();
+    assert_eq!(report.bytes, bytes.len() as u64);
+    Outcome {
+        report,
+        decoded: decode(&out_path),
+        frames: walk_frames(&bytes),
+        bytes,
+        _dir: dir,
+    }
+}
+
+/// Transcodes `input` at medium and checks everything that must hold for
+/// any input: CBR frames at 192 kbit/s behind an Info tag, the expected
+/// output rate and channels, and a gapless length equal to the source's
+/// (scaled by the rate change) to the frame.
+fn check(input: &Path, out_rate: u32, out_channels: usize) -> Outcome {
+    let (src_rate, src_channels, src_frames) = decode(input);
+    let o = run(input, &MEDIUM);
+    let r = &o.report;
+    assert_eq!(
+        (r.sample_rate_hz, r.source_channels),
+        (src_rate, src_channels)
+    );
+    assert_eq!(r.frames, src_frames, "source frames decoded");
+    assert_eq!(r.output_sample_rate_hz, out_rate);
+    let want = (src_frames * u64::from(out_rate)).div_ceil(u64::from(src_rate));
+    assert_eq!(r.output_frames, want, "frames handed to LAME");
+    assert_eq!(o.decoded, (out_rate, out_channels, want), "decoded MP3");
+    assert!(o.frames.info_tag, "first frame is the LAME Info tag");
+    assert!(o.frames.bitrates_kbps.iter().all(|&b| b == 192), "CBR 192");
+    assert_eq!(o.frames.sample_rate_hz, out_rate);
+    let mode = if out_channels == 1 { 3 } else { 1 };
+    assert!(
+        o.frames.modes.iter().all(|&m| m == mode),
+        "{:?}",
+        o.frames.modes
+    );
+    // A decoder that ignores the Info tag plays the audio frames in full:
+    // encoder delay (576) + decoder delay (529) + less than one frame of
+    // padding beyond the source.
+    let raw = (o.frames.count - 1) * 1152;
+    assert!(
+        (want + 1105..want + 1105 + 1152).contains(&raw),
+        "{raw} raw frames for {want}"
+    );
+    o
 }
 
 #[test]
-fn stereo_wav_keeps_rate_channels_and_exact_length() {
-    let (rate, channels, frames, bytes) = roundtrip(44_100, 2, 44_100 * 3 + 123);
-    assert_eq!((rate, channels), (44_100, 2));
-    assert_eq!(frames, 44_100 * 3 + 123, "gapless length from the Info tag");
-    // CBR 192 kbit/s for ~3 s: about 72 KB.
-    let expected = 192_000 / 8 * 3;
-    assert!(
-        (bytes as i64 - expected as i64).abs() < 4000,
-        "{bytes} bytes"
-    );
+fn flac_16_bit_44k_stereo_is_exact_joint_stereo() {
+    check(&fixture("flac16_44k.flac"), 44100, 2);
+}
+
+#[test]
+fn flac_24_bit_96k_is_resampled_to_48k() {
+    check(&fixture("flac24_96k.flac"), 48000, 2);
+}
+
+#[test]
+fn flac_24_bit_192k_is_resampled_to_48k() {
+    check(&fixture("flac24_192k.flac"), 48000, 2);
+}
+
+#[test]
+fn flac_88k_is_resampled_to_44k() {
+    check(&fixture("flac16_88k.flac"), 44100, 2);
 }
 
 #[test]
 fn mono_stays_mono() {
-    let (rate, channels, frames, _) = roundtrip(48_000, 1, 48_000);
-    assert_eq!((rate, channels, frames), (48_000, 1, 48_000));
+    check(&fixture("flac16_48k_mono.flac"), 48000, 1);
+}
+
+#[test]
+fn surround_5_1_is_downmixed_to_stereo() {
+    let o = check(&fixture("flac16_48k_5.1.flac"), 48000, 2);
+    assert_eq!(o.report.source_channels, 6);
+}
+
+#[test]
+fn every_wav_sample_format_transcodes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fmt, extensible, channels) in [
+        (WavFormat::Unsigned8, false, 2),
+        (WavFormat::Int(16), false, 2),
+        (WavFormat::Int(24), false, 2),
+        (WavFormat::Int(32), false, 2),
+        (WavFormat::Float32, false, 2),
+        (WavFormat::Int(24), true, 2),
+        (WavFormat::Float32, true, 2),
+        (WavFormat::Int(16), true, 6),
+    ] {
+        let path = dir
+            .path()
+            .join(format!("{fmt:?}-{extensible}-{channels}.wav"));
+        write_wav(&path, fmt, extensible, 44100, channels, 11025 + 17);
+        let o = check(&path, 44100, 2);
+        assert_eq!(
+            o.report.frames,
+            11025 + 17,
+            "{fmt:?} extensible={extensible}"
+        );
+    }
+}
+
+#[test]
+fn odd_wav_rate_is_resampled_to_48k() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("50k.wav");
+    write_wav(&path, WavFormat::Int(16), false, 50000, 2, 12345);
+    check(&path, 48000, 2);
+}
+
+#[test]
+fn aiff_and_aiff_c_big_endian_transcode() {
+    let dir = tempfile::tempdir().unwrap();
+    for (aifc, bits) in [(false, 16), (false, 24), (true, 24)] {
+        let path = dir.path().join(format!("t-{aifc}-{bits}.aif"));
+        write_aiff(&path, aifc, bits, 44100, 8000);
+        let o = check(&path, 44100, 2);
+        assert_eq!(o.report.frames, 8000);
+    }
+}
+
+#[test]
+fn alac_in_m4a_transcodes() {
+    check(&fixture("alac.m4a"), 44100, 2);
+}
+
+#[test]
+fn vorbis_in_ogg_transcodes() {
+    check(&fixture("vorbis.ogg"), 44100, 2);
+}
+
+#[test]
+fn mp3_is_reencoded_at_a_lower_bitrate() {
+    check(&fixture("mp3_320k.mp3"), 44100, 2);
+}
+
+#[test]
+fn aac_in_m4a_transcodes() {
+    // symphonia 0.6 does not apply the MP4 edit list, so the AAC encoder's
+    // priming samples (1024 here) stay in the source's decoded length;
+    // the MP3 matches that length exactly.
+    check(&fixture("aac.m4a"), 44100, 2);
+}
+
+#[test]
+fn each_quality_level_is_cbr_at_its_bitrate() {
+    for kbps in [128, 192, 256] {
+        let opts = Options {
+            bitrate_kbps: kbps,
+            ..MEDIUM
+        };
+        let o = run(&fixture("flac16_44k.flac"), &opts);
+        assert!(
+            o.frames.bitrates_kbps.iter().all(|&b| b == kbps),
+            "{kbps}: {:?}",
+            o.frames.bitrates_kbps
+        );
+    }
+}
+
+#[test]
+fn opus_is_unsupported_so_the_original_can_be_served() {
+    let mut out = Cursor::new(Vec::new());
+    let err = transcode(
+        &fixture("opus.opus"),
+        "a/opus.opus",
+        &mut out,
+        &MEDIUM,
+        |_, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, TranscodeError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("a/opus.opus"), "{err}");
+}
+
+#[test]
+fn tags_and_embedded_cover_are_copied_as_id3v24() {
+    let o = run(&fixture("tagged.flac"), &MEDIUM);
+    assert_eq!(&o.bytes[..4], b"ID3\x04");
+    assert_eq!(o.report.cover, Some(CoverSource::Embedded));
+    let tag = id3::Tag::read_from2(Cursor::new(&o.bytes)).unwrap();
+    use id3::TagLike;
+    assert_eq!(tag.title(), Some("Tëst Title"));
+    assert_eq!(tag.artist(), Some("Test Artist"));
+    assert_eq!(tag.album(), Some("Test Album"));
+    assert_eq!(tag.album_artist(), Some("Various"));
+    assert_eq!((tag.track(), tag.total_tracks()), (Some(3), Some(12)));
+    assert_eq!((tag.disc(), tag.total_discs()), (Some(1), Some(2)));
+    assert_eq!(tag.date_recorded().unwrap().to_string(), "2004-05-03");
+    assert_eq!(tag.genre(), Some("Ambient"));
+    assert_eq!(
+        tag.get("TCOM").and_then(|f| f.content().text()),
+        Some("Some Composer")
+    );
+    assert_eq!(tag.comments().next().unwrap().text, "A comment");
+    let txxx = |d: &str| {
+        tag.extended_texts()
+            .find(|x| x.description == d)
+            .map(|x| x.value.clone())
+    };
+    assert_eq!(txxx("REPLAYGAIN_TRACK_GAIN").as_deref(), Some("-6.50 dB"));
+    assert_eq!(txxx("REPLAYGAIN_TRACK_PEAK").as_deref(), Some("0.98"));
+    assert_eq!(txxx("REPLAYGAIN_ALBUM_GAIN").as_deref(), Some("-7.00 dB"));
+    assert_eq!(txxx("REPLAYGAIN_ALBUM_PEAK").as_deref(), Some("0.99"));
+    assert_eq!(
+        txxx("MusicBrainz Album Id").as_deref(),
+        Some("5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    );
+    let ufid = tag.unique_file_identifiers().next().unwrap();
+    assert_eq!(ufid.owner_identifier, "http://musicbrainz.org");
+    assert_eq!(ufid.identifier, b"0e0f4e5a-8d0a-4b2b-9d3f-2a8e6b0c9e11");
+    let pic = tag.pictures().next().unwrap();
+    assert_eq!(pic.picture_type, id3::frame::PictureType::CoverFront);
+    assert_eq!(pic.mime_type, "image/png");
+    assert_eq!(pic.data, fs::read(fixture("cover.png")).unwrap());
+    // symphonia still decodes the audio behind the tag to the exact length.
+    assert_eq!(o.decoded.2, o.report.output_frames);
+}
+
+#[test]
+fn folder_art_is_used_when_nothing_is_embedded_and_big_art_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let track = dir.path().join("01.wav");
+    write_wav(&track, WavFormat::Int(16), false, 44100, 2, 4410);
+    fs::copy(fixture("cover.png"), dir.path().join("Cover.png")).unwrap();
+    let o = run(&track, &MEDIUM);
+    assert_eq!(o.report.cover, Some(CoverSource::Folder));
+    let tag = id3::Tag::read_from2(Cursor::new(&o.bytes)).unwrap();
+    assert_eq!(tag.pictures().next().unwrap().mime_type, "image/png");
+
+    let small = Options {
+        max_art_bytes: 50,
+        ..MEDIUM
+    };
+    let o = run(&track, &small);
+    assert_eq!(o.report.cover, None);
+    assert_eq!(
+        o.report.tag_bytes, 0,
+        "no tags and no art: no ID3 tag at all"
+    );
+    let o = run(&fixture("tagged.flac"), &small);
+    assert_eq!(o.report.cover, None);
+    let tag = id3::Tag::read_from2(Cursor::new(&o.bytes)).unwrap();
+    assert!(tag.pictures().next().is_none());
+}
+
+#[test]
+fn truncated_flac_encodes_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = fs::read(fixture("flac16_44k.flac")).unwrap();
+    let cut = dir.path().join("cut.flac");
+    fs::write(&cut, &whole[..whole.len() * 6 / 10]).unwrap();
+    let o = run(&cut, &MEDIUM);
+    let (_, _, full_frames) = decode(&fixture("flac16_44k.flac"));
+    assert!(o.report.truncated, "{:?}", o.report);
+    assert!(
+        o.report.frames >= 4096 && o.report.frames < full_frames,
+        "{} of {full_frames}",
+        o.report.frames
+    );
+    assert_eq!(o.decoded.2, o.report.output_frames);
+}
+
+#[test]
+fn corrupt_packets_are_skipped_and_the_rest_encoded() {
+    // Damage a few hundred bytes in the middle of the FLAC audio: frame CRC
+    // errors, skipped, the file still transcodes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = fs::read(fixture("flac16_44k.flac")).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 300] {
+        *b ^= 0x55;
+    }
+    let damaged = dir.path().join("damaged.flac");
+    fs::write(&damaged, &bytes).unwrap();
+    let mut out = Cursor::new(Vec::new());
+    match transcode(&damaged, "damaged.flac", &mut out, &MEDIUM, |_, _| {}) {
+        Ok(r) => assert!(r.skipped_packets > 0 || r.truncated, "{r:?}"),
+        Err(e) => assert!(e.to_string().contains("damaged.flac"), "{e}"),
+    }
 }
 
 #[test]
 fn garbage_and_empty_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.flac");
-    std::fs::write(&empty, b"").unwrap();
+    fs::write(&empty, b"").unwrap();
     let garbage = dir.path().join("garbage.flac");
-    std::fs::write(&garbage, vec![0x5a; 10_000]).unwrap();
-    for (p, name) in [(&empty, "empty.flac"), (&garbage, "garbage.flac")] {
-        let mut out = std::io::Cursor::new(Vec::new());
+    fs::write(&garbage, vec![0x5a; 10_000]).unwrap();
+    let text = dir.path().join("notes.wav");
+    fs::write(&text, b"RIFF\x10\x00\x00\x00WAVEjunk this is not audio").unwrap();
+    for (p, name) in [
+        (&empty, "empty.flac"),
+        (&garbage, "garbage.flac"),
+        (&text, "notes.wav"),
+    ] {
+        let mut out = Cursor::new(Vec::new());
         let err = transcode(p, name, &mut out, &MEDIUM, |_, _| {}).unwrap_err();
         assert!(
             matches!(
@@ -105,4 +541,35 @@ fn garbage_and_empty_files_are_errors_not_panics() {
         );
         assert!(err.to_string().contains(name), "{err}");
     }
+    let mut out = Cursor::new(Vec::new());
+    let err = transcode(
+        &dir.path().join("missing.flac"),
+        "missing.flac",
+        &mut out,
+        &MEDIUM,
+        |_, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, TranscodeError::Io { .. }), "{err}");
+}
+
+#[test]
+fn progress_counts_source_frames_up_to_the_total() {
+    let mut out = Cursor::new(Vec::new());
+    let mut last = (0, None);
+    let mut calls = 0;
+    let r = transcode(
+        &fixture("flac16_44k.flac"),
+        "t.flac",
+        &mut out,
+        &MEDIUM,
+        |done, total| {
+            assert!(done >= last.0);
+            last = (done, total);
+            calls += 1;
+        },
+    )
+    .unwrap();
+    assert!(calls > 1);
+    assert_eq!(last, (r.frames, Some(r.frames)));
 }

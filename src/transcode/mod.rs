@@ -15,6 +15,11 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
+pub mod resample;
+pub mod tags;
+
+use resample::Resampler;
+
 use mp3lame_encoder::{Bitrate, Builder, FlushGap, InterleavedPcm, Mode, MonoPcm, VbrMode};
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
@@ -31,6 +36,13 @@ pub struct Options {
     pub bitrate_kbps: u32,
     /// LAME algorithm quality, 0 (best, slowest) to 9 (fastest).
     pub encoder_quality: u8,
+    /// Cover art larger than this many bytes is left out of the tag.
+    pub max_art_bytes: u64,
+}
+
+impl Options {
+    /// Default cover-art limit: 1 MiB.
+    pub const DEFAULT_MAX_ART_BYTES: u64 = 1 << 20;
 }
 
 /// What a finished transcode did.
@@ -42,10 +54,21 @@ pub struct Report {
     pub sample_rate_hz: u32,
     /// Channels of the source (the MP3 has 1 or 2).
     pub source_channels: usize,
-    /// Bytes written to the sink, Info tag included.
+    /// Sample rate of the MP3, in Hz (differs when the source was resampled).
+    pub output_sample_rate_hz: u32,
+    /// PCM frames handed to LAME: what a gapless decoder gets back.
+    pub output_frames: u64,
+    /// Bytes written to the sink: ID3v2 tag, Info tag and audio.
     pub bytes: u64,
+    /// Bytes of the ID3v2 tag at the start (0 when there was nothing to tag).
+    pub tag_bytes: u64,
+    /// Where the cover picture came from, if one was written.
+    pub cover: Option<tags::CoverSource>,
     /// Corrupt packets skipped.
     pub skipped_packets: u64,
+    /// The file ended before its header said it would; what was there was
+    /// encoded.
+    pub truncated: bool,
 }
 
 impl Report {
@@ -234,17 +257,47 @@ fn symphonia_error(relative: &str, e: SymphoniaError) -> TranscodeError {
 }
 
 /// Transcodes the audio file at `input` to a CBR MP3 written to `out`,
-/// starting at `out`'s current position. `relative` is the path shown in
-/// errors (relative to the library root). `progress(frames_done,
-/// frames_total)` is called after every packet; the total is `None` when
-/// the container does not say.
+/// starting at `out`'s current position: an ID3v2.4 tag (when the source
+/// has tags or art), then the MP3 frames, the first of which is the LAME
+/// Info tag. `relative` is the path shown in errors and logs (relative to
+/// the library root). `progress(frames_done, frames_total)` counts source
+/// frames and is called after every packet; the total is `None` when the
+/// container does not say.
 ///
 /// Errors: [`TranscodeError::Unsupported`] for formats symphonia cannot
 /// decode, [`TranscodeError::Corrupt`] for non-audio or badly damaged
-/// input (more than 64 corrupt packets), [`TranscodeError::Io`] for read or
-/// write failures, [`TranscodeError::Encode`] if LAME rejects the stream.
-/// A truncated file is encoded up to the damage and reported as a success.
+/// input (more than 64 corrupt packets, or a decoder panic, which is
+/// contained here), [`TranscodeError::Io`] for read or write failures,
+/// [`TranscodeError::Encode`] if LAME rejects the stream. A truncated file
+/// is encoded up to the damage and reported with `truncated` set.
 pub fn transcode<W: Write + Seek>(
+    input: &Path,
+    relative: &str,
+    out: &mut W,
+    opts: &Options,
+    progress: impl FnMut(u64, Option<u64>),
+) -> Result<Report, TranscodeError> {
+    // symphonia's decoders index by values read from the file; a hostile
+    // file can make one panic. Contain it so the worker thread survives.
+    let run =
+        std::panic::AssertUnwindSafe(|| transcode_inner(input, relative, out, opts, progress));
+    match std::panic::catch_unwind(run) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(TranscodeError::Corrupt {
+                path: relative.to_owned(),
+                what: format!("the decoder crashed on this file ({what})"),
+            })
+        }
+    }
+}
+
+fn transcode_inner<W: Write + Seek>(
     input: &Path,
     relative: &str,
     out: &mut W,
@@ -256,6 +309,10 @@ pub fn transcode<W: Write + Seek>(
         path: path.clone(),
         err,
     };
+    let enc_err = |what: String| TranscodeError::Encode {
+        path: path.clone(),
+        what,
+    };
     let sym_err = |e: SymphoniaError| symphonia_error(relative, e);
 
     let Decoding {
@@ -266,14 +323,19 @@ pub fn transcode<W: Write + Seek>(
         params,
     } = open(input, relative)?;
 
-    // Built at the first decoded packet, with the channel count it encodes.
-    let mut encoder: Option<(mp3lame_encoder::Encoder, usize)> = None;
+    let (id3, cover) = id3_tag(&mut *format, track_id, input, relative, opts.max_art_bytes);
+    let tag_start = out.stream_position().map_err(io_err)?;
+    out.write_all(&id3).map_err(io_err)?;
+    let start = tag_start + id3.len() as u64;
+
+    // Built at the first decoded packet, when the real rate and channel
+    // count are known.
+    let mut pipeline: Option<Pipeline> = None;
     let mut pcm: Vec<f32> = Vec::new();
-    let mut mp3: Vec<u8> = Vec::new();
-    let start = out.stream_position().map_err(io_err)?;
-    let mut bytes = 0u64;
+    let mut bytes = id3.len() as u64;
     let mut frames = 0u64;
     let mut skipped = 0u64;
+    let mut truncated = false;
     let mut sample_rate_hz = params.sample_rate.unwrap_or(0);
     let mut source_channels = params.channels.as_ref().map_or(0, |c| c.count());
 
@@ -281,8 +343,10 @@ pub fn transcode<W: Write + Seek>(
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            // A truncated file: keep what decoded.
-            Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                truncated = true;
+                break;
+            }
             Err(e) => return Err(sym_err(e)),
         };
         if packet.track_id != track_id {
@@ -290,8 +354,20 @@ pub fn transcode<W: Write + Seek>(
         }
         let decoded = match decoder.decode(&packet) {
             Ok(d) => d,
-            Err(SymphoniaError::DecodeError(_)) if skipped < MAX_SKIPPED_PACKETS => {
+            Err(SymphoniaError::DecodeError(what)) => {
                 skipped += 1;
+                let at = timestamp(frames, sample_rate_hz);
+                if skipped > MAX_SKIPPED_PACKETS {
+                    return Err(TranscodeError::Corrupt {
+                        path,
+                        what: format!(
+                            "more than {MAX_SKIPPED_PACKETS} corrupt packets, the last at {at}: {what}"
+                        ),
+                    });
+                }
+                if skipped == 1 {
+                    log::warn!("transcoding {relative:?}: skipping corrupt packet at {at}: {what}");
+                }
                 continue;
             }
             Err(e) => return Err(sym_err(e)),
@@ -300,76 +376,283 @@ pub fn transcode<W: Write + Seek>(
             continue;
         }
         let channels = decoded.spec().channels().count();
-        sample_rate_hz = decoded.spec().rate();
-        source_channels = channels;
+        let rate = decoded.spec().rate();
         decoded.copy_to_vec_interleaved::<f32>(&mut pcm);
-        let n = decoded.frames();
-        frames += n as u64;
-        let (enc, enc_channels) = match &mut encoder {
-            Some(e) => e,
+        frames += decoded.frames() as u64;
+        let p = match &mut pipeline {
+            Some(p) => p,
             None => {
-                let out_channels = if channels == 1 { 1 } else { 2 };
-                let e = build_encoder(sample_rate_hz, out_channels, opts).map_err(|what| {
-                    TranscodeError::Encode {
-                        path: path.clone(),
-                        what,
-                    }
-                })?;
-                encoder.insert((e, out_channels))
+                sample_rate_hz = rate;
+                source_channels = channels;
+                pipeline.insert(Pipeline::new(rate, channels, opts, relative).map_err(enc_err)?)
             }
         };
-        if channels > 2 {
-            downmix_to_stereo(&mut pcm, channels);
+        if rate != p.source_rate_hz {
+            return Err(TranscodeError::Unsupported {
+                path,
+                what: format!(
+                    "the sample rate changes mid-stream ({} -> {rate} Hz)",
+                    p.source_rate_hz
+                ),
+            });
         }
-        mp3.clear();
-        mp3.reserve(mp3lame_encoder::max_required_buffer_size(n));
-        let encoded = if *enc_channels == 1 {
-            enc.encode_to_vec(MonoPcm(&pcm[..]), &mut mp3)
-        } else {
-            enc.encode_to_vec(InterleavedPcm(&pcm[..]), &mut mp3)
-        };
-        encoded.map_err(|e| TranscodeError::Encode {
-            path: path.clone(),
-            what: format!("{e:?}"),
-        })?;
-        out.write_all(&mp3).map_err(io_err)?;
+        to_channels(&mut pcm, channels, p.channels);
+        let mp3 = p.encode(&pcm).map_err(enc_err)?;
+        out.write_all(mp3).map_err(io_err)?;
         bytes += mp3.len() as u64;
         progress(frames, total_frames);
     }
 
-    let Some((mut enc, _)) = encoder else {
+    let Some(mut p) = pipeline else {
         return Err(TranscodeError::Corrupt {
             path,
             what: "no audio could be decoded".into(),
         });
     };
-    mp3.clear();
-    mp3.reserve(7200);
-    // FlushGap encodes every buffered sample; FlushNoGap would drop the tail.
-    enc.flush_to_vec::<FlushGap>(&mut mp3)
-        .map_err(|e| TranscodeError::Encode {
-            path: path.clone(),
-            what: format!("{e:?}"),
-        })?;
-    out.write_all(&mp3).map_err(io_err)?;
+    let mp3 = p.finish().map_err(enc_err)?;
+    out.write_all(mp3).map_err(io_err)?;
     bytes += mp3.len() as u64;
     // LAME's first frame is a zeroed placeholder of the Info tag's size:
     // overwrite it in place, never insert.
-    let mut tag = Vec::with_capacity(enc.lame_tag_size().max(1));
-    if enc.lame_tag_encode_to_vec(&mut tag).is_some() {
+    let tag = p.info_tag();
+    if !tag.is_empty() {
         let end = out.stream_position().map_err(io_err)?;
         out.seek(SeekFrom::Start(start)).map_err(io_err)?;
         out.write_all(&tag).map_err(io_err)?;
         out.seek(SeekFrom::Start(end)).map_err(io_err)?;
     }
     out.flush().map_err(io_err)?;
+    if total_frames.is_some_and(|t| frames < t) {
+        truncated = true;
+    }
+    if truncated {
+        log::warn!(
+            "transcoding {relative:?}: the file ends early, at {}; encoded what was there",
+            timestamp(frames, sample_rate_hz)
+        );
+    }
+    if skipped > 0 {
+        log::warn!("transcoding {relative:?}: skipped {skipped} corrupt packets");
+    }
     Ok(Report {
         frames,
         sample_rate_hz,
         source_channels,
+        output_sample_rate_hz: p.output_rate_hz,
+        output_frames: p.output_frames,
         bytes,
+        tag_bytes: id3.len() as u64,
+        cover,
         skipped_packets: skipped,
+        truncated,
     })
+}
+
+/// `frames` at `rate_hz` as "mm:ss.s" for error messages.
+fn timestamp(frames: u64, rate_hz: u32) -> String {
+    let tenths = frames * 10 / u64::from(rate_hz.max(1));
+    format!(
+        "{:02}:{:02}.{}",
+        tenths / 600,
+        tenths / 10 % 60,
+        tenths % 10
+    )
+}
+
+/// Builds the ID3v2.4 tag from the source's metadata and its cover art
+/// (embedded, else folder art), skipping art over `max_art_bytes`.
+/// Problems with tags never fail a transcode: they are logged and the MP3
+/// goes out with what could be written.
+fn id3_tag(
+    format: &mut dyn symphonia::core::formats::FormatReader,
+    track_id: u32,
+    input: &Path,
+    relative: &str,
+    max_art_bytes: u64,
+) -> (Vec<u8>, Option<tags::CoverSource>) {
+    let mut t = tags::Tags::default();
+    let mut log = format.metadata();
+    loop {
+        if let Some(rev) = log.current() {
+            t.add_revision(rev, track_id);
+        }
+        if log.pop().is_none() {
+            break;
+        }
+    }
+    let too_big = |len: u64, what: &str| {
+        log::info!(
+            "transcoding {relative:?}: leaving out {what} cover art of {len} bytes (over the {max_art_bytes}-byte limit)"
+        );
+    };
+    let mut cover = None;
+    if let Some(c) = t.embedded_cover() {
+        if c.data.len() as u64 <= max_art_bytes {
+            cover = Some((c.clone(), tags::CoverSource::Embedded));
+        } else {
+            too_big(c.data.len() as u64, "embedded");
+        }
+    } else if let Some((art, len)) = tags::find_folder_art(input) {
+        if len > max_art_bytes {
+            too_big(len, "folder");
+        } else {
+            match std::fs::read(&art) {
+                Ok(data) => {
+                    let mime_type = tags::sniff_image(&data).to_owned();
+                    cover = Some((tags::Cover { mime_type, data }, tags::CoverSource::Folder));
+                }
+                Err(e) => log::info!("transcoding {relative:?}: cannot read folder art: {e}"),
+            }
+        }
+    }
+    let source = cover.as_ref().map(|(_, s)| *s);
+    match t.to_id3v24(cover.map(|(c, _)| c)) {
+        Ok(bytes) => (bytes, source),
+        Err(e) => {
+            log::warn!("transcoding {relative:?}: tags left out: {e}");
+            (Vec::new(), None)
+        }
+    }
+}
+
+/// Brings interleaved `pcm` of `from` channels to `to` (1 or 2) channels in
+/// place: a BS.775 downmix above two, a mean for stereo to mono, a copy for
+/// mono to stereo (only when a stream changes channel count mid-way).
+fn to_channels(pcm: &mut Vec<f32>, from: usize, to: usize) {
+    match (from, to) {
+        (f, t) if f == t => {}
+        (f, 2) if f > 2 => downmix_to_stereo(pcm, f),
+        (1, 2) => {
+            let mono = std::mem::take(pcm);
+            pcm.extend(mono.iter().flat_map(|&s| [s, s]));
+        }
+        (f, 1) => {
+            let frames = pcm.len() / f;
+            for i in 0..frames {
+                pcm[i] = pcm[i * f..(i + 1) * f].iter().sum::<f32>() / f as f32;
+            }
+            pcm.truncate(frames);
+        }
+        _ => {}
+    }
+}
+
+/// LAME plus, for rates MP3 cannot carry, the resampler in front of it.
+struct Pipeline {
+    lame: mp3lame_encoder::Encoder,
+    resampler: Option<Resampler>,
+    source_rate_hz: u32,
+    output_rate_hz: u32,
+    /// 1 or 2.
+    channels: usize,
+    /// Frames handed to LAME.
+    output_frames: u64,
+    resampled: Vec<f32>,
+    mp3: Vec<u8>,
+}
+
+impl Pipeline {
+    fn new(
+        rate_hz: u32,
+        source_channels: usize,
+        opts: &Options,
+        relative: &str,
+    ) -> Result<Self, String> {
+        let channels = if source_channels == 1 { 1 } else { 2 };
+        let mut resampler = None;
+        let mut output_rate_hz = rate_hz;
+        if let Some(to) = resample::target_rate(rate_hz) {
+            match Resampler::new(rate_hz, to, channels) {
+                Some(r) => {
+                    resampler = Some(r);
+                    output_rate_hz = to;
+                }
+                // An awkward ratio: LAME resamples it instead.
+                None => {
+                    log::debug!("transcoding {relative:?}: {rate_hz} Hz left to LAME's resampler")
+                }
+            }
+        }
+        Ok(Pipeline {
+            lame: build_encoder(output_rate_hz, channels, opts)?,
+            resampler,
+            source_rate_hz: rate_hz,
+            output_rate_hz,
+            channels,
+            output_frames: 0,
+            resampled: Vec::new(),
+            mp3: Vec::new(),
+        })
+    }
+
+    /// Encodes interleaved frames of `self.channels` channels; returns the
+    /// MP3 bytes LAME produced (often none for a small input).
+    fn encode(&mut self, pcm: &[f32]) -> Result<&[u8], String> {
+        let pcm = match &mut self.resampler {
+            Some(r) => {
+                self.resampled.clear();
+                r.process(pcm, &mut self.resampled);
+                &self.resampled[..]
+            }
+            None => pcm,
+        };
+        self.mp3.clear();
+        lame_encode(&mut self.lame, self.channels, pcm, &mut self.mp3)?;
+        self.output_frames += (pcm.len() / self.channels) as u64;
+        Ok(&self.mp3)
+    }
+
+    /// Drains the resampler and LAME; returns the last MP3 bytes.
+    fn finish(&mut self) -> Result<&[u8], String> {
+        self.mp3.clear();
+        if let Some(r) = &mut self.resampler {
+            self.resampled.clear();
+            r.finish(&mut self.resampled);
+            lame_encode(
+                &mut self.lame,
+                self.channels,
+                &self.resampled,
+                &mut self.mp3,
+            )?;
+            self.output_frames += (self.resampled.len() / self.channels) as u64;
+        }
+        let mut tail = Vec::with_capacity(7200);
+        // FlushGap encodes every buffered sample; FlushNoGap would drop the tail.
+        self.lame
+            .flush_to_vec::<FlushGap>(&mut tail)
+            .map_err(|e| format!("{e:?}"))?;
+        self.mp3.extend_from_slice(&tail);
+        Ok(&self.mp3)
+    }
+
+    /// The LAME Info tag frame, to write over the placeholder.
+    fn info_tag(&mut self) -> Vec<u8> {
+        let mut tag = Vec::with_capacity(self.lame.lame_tag_size().max(1));
+        if self.lame.lame_tag_encode_to_vec(&mut tag).is_some() {
+            tag
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn lame_encode(
+    lame: &mut mp3lame_encoder::Encoder,
+    channels: usize,
+    pcm: &[f32],
+    mp3: &mut Vec<u8>,
+) -> Result<(), String> {
+    if pcm.is_empty() {
+        return Ok(());
+    }
+    let frames = pcm.len() / channels;
+    mp3.reserve(mp3lame_encoder::max_required_buffer_size(frames));
+    let encoded = if channels == 1 {
+        lame.encode_to_vec(MonoPcm(pcm), mp3)
+    } else {
+        lame.encode_to_vec(InterleavedPcm(pcm), mp3)
+    };
+    encoded.map(|_| ()).map_err(|e| format!("{e:?}"))
 }
 
 fn build_encoder(
