@@ -573,3 +573,38 @@ fn progress_counts_source_frames_up_to_the_total() {
     assert!(calls > 1);
     assert_eq!(last, (r.frames, Some(r.frames)));
 }
+
+#[test]
+fn wav_riff_info_tags_are_copied() {
+    // A LIST/INFO chunk after the data chunk, where many taggers put it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tagged.wav");
+    write_wav(&path, WavFormat::Int(16), false, 44100, 2, 4410);
+    let mut bytes = fs::read(&path).unwrap();
+    let mut info = b"INFO".to_vec();
+    for (id, value) in [
+        (b"INAM", "Wav Title\0"),
+        (b"IART", "Wav Artist\0"),
+        (b"IPRD", "Wav Album\0"),
+    ] {
+        info.extend_from_slice(id);
+        info.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        info.extend_from_slice(value.as_bytes());
+        if value.len() % 2 == 1 {
+            info.push(0);
+        }
+    }
+    bytes.extend_from_slice(b"LIST");
+    bytes.extend_from_slice(&(info.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&info);
+    let riff_len = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+
+    let o = check(&path, 44100, 2);
+    let tag = id3::Tag::read_from2(Cursor::new(&o.bytes)).unwrap();
+    use id3::TagLike;
+    assert_eq!(tag.title(), Some("Wav Title"));
+    assert_eq!(tag.artist(), Some("Wav Artist"));
+    assert_eq!(tag.album(), Some("Wav Album"));
+}

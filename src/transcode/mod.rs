@@ -6,9 +6,12 @@
 //! (a cache `.part` file, or a growing file a client reads while it is
 //! written) and get a [`Report`] or a [`TranscodeError`] naming the file.
 //!
-//! The LAME Info tag (encoder delay and padding, LAME technical spec §"Info
-//! tag") is written over the placeholder frame LAME emits first, so
-//! gapless-aware decoders recover the source length to the sample.
+//! The output is an ID3v2.4 tag ([`tags`]), then LAME's frames. The LAME
+//! Info tag (encoder delay and padding, LAME technical spec §"Info tag") is
+//! written over the placeholder frame LAME emits first, so gapless-aware
+//! decoders recover the source length to the sample. Rates an MP3 cannot
+//! carry go through [`resample`] first; PCM reaches LAME as `f32`, so 24-
+//! and 32-bit sources are never truncated to 16 bits on the way.
 
 use std::fmt;
 use std::fs::File;
@@ -16,6 +19,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 pub mod resample;
+mod riff;
 pub mod tags;
 
 use resample::Resampler;
@@ -200,25 +204,22 @@ pub fn open(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
         path: path.clone(),
         what: what.to_owned(),
     };
-    let file = File::open(input).map_err(|err| TranscodeError::Io {
+    let mut file = File::open(input).map_err(|err| TranscodeError::Io {
         path: path.clone(),
         err,
     })?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
         return Err(corrupt("the file is empty"));
     }
+    let mut format_options = FormatOptions::default();
+    format_options.external_data.metadata = riff::wave_metadata(&mut file);
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = input.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
     let format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
+        .probe(&hint, mss, format_options, MetadataOptions::default())
         .map_err(|e| symphonia_error(relative, e))?;
     let track = format
         .default_track(TrackType::Audio)
