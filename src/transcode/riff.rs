@@ -45,7 +45,7 @@ pub fn wave_metadata<R: Read + Seek>(r: &mut R) -> Option<MetadataLog> {
         // Chunks are padded to an even length.
         let padded = i64::from(len) + i64::from(len & 1);
         match &h[..4] {
-            b"LIST" if len >= 4 && len <= MAX_TAG_CHUNK_BYTES => {
+            b"LIST" if (4..=MAX_TAG_CHUNK_BYTES).contains(&len) => {
                 let mut body = vec![0u8; len as usize];
                 if r.read_exact(&mut body).is_err() {
                     break;
