@@ -11,7 +11,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use tapedeck::transcode::tags::CoverSource;
-use tapedeck::transcode::{Options, Report, TranscodeError, open, transcode};
+use tapedeck::transcode::{Options, Report, TranscodeError, open, prepare, transcode};
 
 const MEDIUM: Options = Options {
     bitrate_kbps: 192,
@@ -248,7 +248,9 @@ fn run(input: &Path, opts: &Options) -> Outcome {
 /// (scaled by the rate change) to the frame.
 fn check(input: &Path, out_rate: u32, out_channels: usize) -> Outcome {
     let (src_rate, src_channels, src_frames) = decode(input);
+    let predicted = prepare(input, "x", &MEDIUM).unwrap().predicted_bytes;
     let o = run(input, &MEDIUM);
+    assert_eq!(predicted, Some(o.report.bytes), "predicted size of {input:?}");
     let r = &o.report;
     assert_eq!(
         (r.sample_rate_hz, r.source_channels),
@@ -607,4 +609,34 @@ fn wav_riff_info_tags_are_copied() {
     assert_eq!(tag.title(), Some("Wav Title"));
     assert_eq!(tag.artist(), Some("Wav Artist"));
     assert_eq!(tag.album(), Some("Wav Album"));
+}
+
+#[test]
+fn predicted_size_matches_for_any_length_rate_and_bitrate() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rate, frames) in [
+        (44100, 1),
+        (44100, 575),
+        (44100, 576),
+        (44100, 577),
+        (44100, 1152),
+        (44100, 1727),
+        (44100, 2305),
+        (48000, 9999),
+        (32000, 4000),
+        (96000, 7777),
+        (88200, 3001),
+    ] {
+        let path = dir.path().join(format!("{rate}-{frames}.wav"));
+        write_wav(&path, WavFormat::Int(16), false, rate, 2, frames);
+        for kbps in [128, 192, 256, 320] {
+            let opts = Options {
+                bitrate_kbps: kbps,
+                ..MEDIUM
+            };
+            let predicted = prepare(&path, "x", &opts).unwrap().predicted_bytes;
+            let o = run(&path, &opts);
+            assert_eq!(predicted, Some(o.report.bytes), "{rate} Hz, {frames} frames, {kbps} kbit/s");
+        }
+    }
 }

@@ -278,11 +278,18 @@ pub fn transcode<W: Write + Seek>(
     opts: &Options,
     progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Report, TranscodeError> {
-    // symphonia's decoders index by values read from the file; a hostile
-    // file can make one panic. Contain it so the worker thread survives.
-    let run =
-        std::panic::AssertUnwindSafe(|| transcode_inner(input, relative, out, opts, progress));
-    match std::panic::catch_unwind(run) {
+    let prepared = prepare(input, relative, opts)?;
+    prepared.run(out, progress)
+}
+
+/// Runs `f`, turning a panic into [`TranscodeError::Corrupt`]: symphonia's
+/// decoders index by values read from the file, and a hostile file can make
+/// one panic. Containing it keeps the worker thread alive.
+fn contain<T>(
+    relative: &str,
+    f: impl FnOnce() -> Result<T, TranscodeError>,
+) -> Result<T, TranscodeError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(panic) => {
             let what = panic
@@ -298,155 +305,271 @@ pub fn transcode<W: Write + Seek>(
     }
 }
 
-fn transcode_inner<W: Write + Seek>(
-    input: &Path,
-    relative: &str,
-    out: &mut W,
-    opts: &Options,
-    mut progress: impl FnMut(u64, Option<u64>),
-) -> Result<Report, TranscodeError> {
-    let path = relative.to_owned();
-    let io_err = |err: io::Error| TranscodeError::Io {
-        path: path.clone(),
-        err,
-    };
-    let enc_err = |what: String| TranscodeError::Encode {
-        path: path.clone(),
-        what,
-    };
-    let sym_err = |e: SymphoniaError| symphonia_error(relative, e);
+/// A source opened for transcoding, its ID3 tag built, and the exact size
+/// of the MP3 it will become when that can be known in advance.
+pub struct Prepared {
+    decoding: Decoding,
+    relative: String,
+    opts: Options,
+    id3: Vec<u8>,
+    cover: Option<tags::CoverSource>,
+    /// Exact byte length of the MP3 (ID3 tag, Info frame and audio frames),
+    /// or `None` when the source's length is unknown or LAME would pick the
+    /// output rate itself.
+    pub predicted_bytes: Option<u64>,
+}
 
-    let Decoding {
-        mut format,
-        mut decoder,
-        track_id,
-        total_frames,
-        params,
-    } = open(input, relative)?;
-
-    let (id3, cover) = id3_tag(&mut *format, track_id, input, relative, opts.max_art_bytes);
-    let tag_start = out.stream_position().map_err(io_err)?;
-    out.write_all(&id3).map_err(io_err)?;
-    let start = tag_start + id3.len() as u64;
-
-    // Built at the first decoded packet, when the real rate and channel
-    // count are known.
-    let mut pipeline: Option<Pipeline> = None;
-    let mut pcm: Vec<f32> = Vec::new();
-    let mut bytes = id3.len() as u64;
-    let mut frames = 0u64;
-    let mut skipped = 0u64;
-    let mut truncated = false;
-    let mut sample_rate_hz = params.sample_rate.unwrap_or(0);
-    let mut source_channels = params.channels.as_ref().map_or(0, |c| c.count());
-
-    loop {
-        let packet = match format.next_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                truncated = true;
-                break;
+/// Opens `input` and builds its ID3 tag: the fast first step of a
+/// transcode (milliseconds), after which the output's exact length is
+/// known for most sources. Errors as for [`transcode`].
+pub fn prepare(input: &Path, relative: &str, opts: &Options) -> Result<Prepared, TranscodeError> {
+    contain(relative, || {
+        let mut decoding = open(input, relative)?;
+        let (id3, cover) = id3_tag(
+            &mut *decoding.format,
+            decoding.track_id,
+            input,
+            relative,
+            opts.max_art_bytes,
+        );
+        let predicted_bytes = match (decoding.total_frames, decoding.params.sample_rate) {
+            (Some(frames), Some(rate)) if frames > 0 => {
+                predict_mp3_bytes(frames, rate, opts.bitrate_kbps).map(|b| b + id3.len() as u64)
             }
-            Err(e) => return Err(sym_err(e)),
+            _ => None,
         };
-        if packet.track_id != track_id {
-            continue;
+        Ok(Prepared {
+            decoding,
+            relative: relative.to_owned(),
+            opts: *opts,
+            id3,
+            cover,
+            predicted_bytes,
+        })
+    })
+}
+
+/// MPEG-1 Layer III frame length in bytes at `kbps` and `rate_hz`, without
+/// the padding slot (ISO 11172-3 §2.4.3.1: 144 × bitrate / rate).
+fn frame_bytes(kbps: u32, rate_hz: u32) -> u64 {
+    144_000 * u64::from(kbps) / u64::from(rate_hz)
+}
+
+/// Exact size in bytes of the MP3 frames (Info frame included, ID3 tag
+/// not) LAME 3.100 writes in CBR for `source_frames` at `source_rate_hz`,
+/// or `None` when the output would not be MPEG-1 (32, 44.1, 48 kHz) or
+/// the rate ratio is left to LAME. Mirrors LAME: the output rate chosen by
+/// [`resample::target_rate`], the flush padding of `lame_encode_flush`
+/// (576 encoder delay, end padding of 576 to 1727 samples to fill the last
+/// frame), and the padding-slot sequence of `encoder.c` (Sieler and
+/// Sperschneider's method, no slot in the first frame). The Info frame
+/// has no padding slot.
+pub fn predict_mp3_bytes(source_frames: u64, source_rate_hz: u32, kbps: u32) -> Option<u64> {
+    let (out_rate, out_frames) = match resample::target_rate(source_rate_hz) {
+        Some(to) => {
+            Resampler::new(source_rate_hz, to, 1)?;
+            let n = (source_frames * u64::from(to)).div_ceil(u64::from(source_rate_hz));
+            (to, n)
         }
-        let decoded = match decoder.decode(&packet) {
-            Ok(d) => d,
-            Err(SymphoniaError::DecodeError(what)) => {
-                skipped += 1;
-                let at = timestamp(frames, sample_rate_hz);
-                if skipped > MAX_SKIPPED_PACKETS {
-                    return Err(TranscodeError::Corrupt {
-                        path,
-                        what: format!(
-                            "more than {MAX_SKIPPED_PACKETS} corrupt packets, the last at {at}: {what}"
-                        ),
-                    });
+        None => (source_rate_hz, source_frames),
+    };
+    if ![32_000, 44_100, 48_000].contains(&out_rate) || bitrate(kbps).is_none() {
+        return None;
+    }
+    const SAMPLES: u64 = 1152;
+    const DELAY: u64 = 576;
+    let mut pad = SAMPLES - (out_frames + DELAY) % SAMPLES;
+    if pad < 576 {
+        pad += SAMPLES;
+    }
+    let frames = (out_frames + DELAY + pad) / SAMPLES;
+    let sr = u64::from(out_rate);
+    let frac = 144_000 * u64::from(kbps) % sr;
+    let base = frame_bytes(kbps, out_rate);
+    let mut slot_lag = frac as i64;
+    let mut bytes = base; // the Info frame
+    for _ in 0..frames {
+        bytes += base;
+        slot_lag -= frac as i64;
+        if slot_lag < 0 {
+            slot_lag += sr as i64;
+            bytes += 1;
+        }
+    }
+    Some(bytes)
+}
+
+impl Prepared {
+    /// Encodes to `out` from its current position. `progress(frames_done,
+    /// frames_total)` counts source frames after every packet. Errors as
+    /// for [`transcode`].
+    pub fn run<W: Write + Seek>(
+        self,
+        out: &mut W,
+        progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<Report, TranscodeError> {
+        let relative = self.relative.clone();
+        contain(&relative, || self.encode(out, progress))
+    }
+
+    fn encode<W: Write + Seek>(
+        self,
+        out: &mut W,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<Report, TranscodeError> {
+        let Prepared {
+            decoding:
+                Decoding {
+                    mut format,
+                    mut decoder,
+                    track_id,
+                    total_frames,
+                    params,
+                },
+            relative,
+            opts,
+            id3,
+            cover,
+            predicted_bytes: _,
+        } = self;
+        let relative = relative.as_str();
+        let opts = &opts;
+        let path = relative.to_owned();
+        let io_err = |err: io::Error| TranscodeError::Io {
+            path: path.clone(),
+            err,
+        };
+        let enc_err = |what: String| TranscodeError::Encode {
+            path: path.clone(),
+            what,
+        };
+        let sym_err = |e: SymphoniaError| symphonia_error(relative, e);
+
+        let tag_start = out.stream_position().map_err(io_err)?;
+        out.write_all(&id3).map_err(io_err)?;
+        let start = tag_start + id3.len() as u64;
+
+        // Built at the first decoded packet, when the real rate and channel
+        // count are known.
+        let mut pipeline: Option<Pipeline> = None;
+        let mut pcm: Vec<f32> = Vec::new();
+        let mut bytes = id3.len() as u64;
+        let mut frames = 0u64;
+        let mut skipped = 0u64;
+        let mut truncated = false;
+        let mut sample_rate_hz = params.sample_rate.unwrap_or(0);
+        let mut source_channels = params.channels.as_ref().map_or(0, |c| c.count());
+
+        loop {
+            let packet = match format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    truncated = true;
+                    break;
                 }
-                if skipped == 1 {
-                    log::warn!("transcoding {relative:?}: skipping corrupt packet at {at}: {what}");
-                }
+                Err(e) => return Err(sym_err(e)),
+            };
+            if packet.track_id != track_id {
                 continue;
             }
-            Err(e) => return Err(sym_err(e)),
-        };
-        if decoded.frames() == 0 {
-            continue;
-        }
-        let channels = decoded.spec().channels().count();
-        let rate = decoded.spec().rate();
-        decoded.copy_to_vec_interleaved::<f32>(&mut pcm);
-        frames += decoded.frames() as u64;
-        let p = match &mut pipeline {
-            Some(p) => p,
-            None => {
-                sample_rate_hz = rate;
-                source_channels = channels;
-                pipeline.insert(Pipeline::new(rate, channels, opts, relative).map_err(enc_err)?)
+            let decoded = match decoder.decode(&packet) {
+                Ok(d) => d,
+                Err(SymphoniaError::DecodeError(what)) => {
+                    skipped += 1;
+                    let at = timestamp(frames, sample_rate_hz);
+                    if skipped > MAX_SKIPPED_PACKETS {
+                        return Err(TranscodeError::Corrupt {
+                            path,
+                            what: format!(
+                                "more than {MAX_SKIPPED_PACKETS} corrupt packets, the last at {at}: {what}"
+                            ),
+                        });
+                    }
+                    if skipped == 1 {
+                        log::warn!(
+                            "transcoding {relative:?}: skipping corrupt packet at {at}: {what}"
+                        );
+                    }
+                    continue;
+                }
+                Err(e) => return Err(sym_err(e)),
+            };
+            if decoded.frames() == 0 {
+                continue;
             }
-        };
-        if rate != p.source_rate_hz {
-            return Err(TranscodeError::Unsupported {
-                path,
-                what: format!(
-                    "the sample rate changes mid-stream ({} -> {rate} Hz)",
-                    p.source_rate_hz
-                ),
-            });
+            let channels = decoded.spec().channels().count();
+            let rate = decoded.spec().rate();
+            decoded.copy_to_vec_interleaved::<f32>(&mut pcm);
+            frames += decoded.frames() as u64;
+            let p = match &mut pipeline {
+                Some(p) => p,
+                None => {
+                    sample_rate_hz = rate;
+                    source_channels = channels;
+                    pipeline.insert(Pipeline::new(rate, channels, opts, relative).map_err(enc_err)?)
+                }
+            };
+            if rate != p.source_rate_hz {
+                return Err(TranscodeError::Unsupported {
+                    path,
+                    what: format!(
+                        "the sample rate changes mid-stream ({} -> {rate} Hz)",
+                        p.source_rate_hz
+                    ),
+                });
+            }
+            to_channels(&mut pcm, channels, p.channels);
+            let mp3 = p.encode(&pcm).map_err(enc_err)?;
+            out.write_all(mp3).map_err(io_err)?;
+            bytes += mp3.len() as u64;
+            progress(frames, total_frames);
         }
-        to_channels(&mut pcm, channels, p.channels);
-        let mp3 = p.encode(&pcm).map_err(enc_err)?;
+
+        let Some(mut p) = pipeline else {
+            return Err(TranscodeError::Corrupt {
+                path,
+                what: "no audio could be decoded".into(),
+            });
+        };
+        let mp3 = p.finish().map_err(enc_err)?;
         out.write_all(mp3).map_err(io_err)?;
         bytes += mp3.len() as u64;
-        progress(frames, total_frames);
+        // LAME's first frame is a zeroed placeholder of the Info tag's size:
+        // overwrite it in place, never insert.
+        let tag = p.info_tag();
+        if !tag.is_empty() {
+            let end = out.stream_position().map_err(io_err)?;
+            out.seek(SeekFrom::Start(start)).map_err(io_err)?;
+            out.write_all(&tag).map_err(io_err)?;
+            out.seek(SeekFrom::Start(end)).map_err(io_err)?;
+        }
+        out.flush().map_err(io_err)?;
+        if total_frames.is_some_and(|t| frames < t) {
+            truncated = true;
+        }
+        if truncated {
+            log::warn!(
+                "transcoding {relative:?}: the file ends early, at {}; encoded what was there",
+                timestamp(frames, sample_rate_hz)
+            );
+        }
+        if skipped > 0 {
+            log::warn!("transcoding {relative:?}: skipped {skipped} corrupt packets");
+        }
+        Ok(Report {
+            frames,
+            sample_rate_hz,
+            source_channels,
+            output_sample_rate_hz: p.output_rate_hz,
+            output_frames: p.output_frames,
+            bytes,
+            tag_bytes: id3.len() as u64,
+            cover,
+            skipped_packets: skipped,
+            truncated,
+        })
     }
-
-    let Some(mut p) = pipeline else {
-        return Err(TranscodeError::Corrupt {
-            path,
-            what: "no audio could be decoded".into(),
-        });
-    };
-    let mp3 = p.finish().map_err(enc_err)?;
-    out.write_all(mp3).map_err(io_err)?;
-    bytes += mp3.len() as u64;
-    // LAME's first frame is a zeroed placeholder of the Info tag's size:
-    // overwrite it in place, never insert.
-    let tag = p.info_tag();
-    if !tag.is_empty() {
-        let end = out.stream_position().map_err(io_err)?;
-        out.seek(SeekFrom::Start(start)).map_err(io_err)?;
-        out.write_all(&tag).map_err(io_err)?;
-        out.seek(SeekFrom::Start(end)).map_err(io_err)?;
-    }
-    out.flush().map_err(io_err)?;
-    if total_frames.is_some_and(|t| frames < t) {
-        truncated = true;
-    }
-    if truncated {
-        log::warn!(
-            "transcoding {relative:?}: the file ends early, at {}; encoded what was there",
-            timestamp(frames, sample_rate_hz)
-        );
-    }
-    if skipped > 0 {
-        log::warn!("transcoding {relative:?}: skipped {skipped} corrupt packets");
-    }
-    Ok(Report {
-        frames,
-        sample_rate_hz,
-        source_channels,
-        output_sample_rate_hz: p.output_rate_hz,
-        output_frames: p.output_frames,
-        bytes,
-        tag_bytes: id3.len() as u64,
-        cover,
-        skipped_packets: skipped,
-        truncated,
-    })
 }
 
 /// `frames` at `rate_hz` as "mm:ss.s" for error messages.
@@ -667,6 +790,12 @@ fn build_encoder(
     let e = |e: mp3lame_encoder::BuildError| format!("{e:?}");
     b.set_num_channels(channels as u8).map_err(e)?;
     b.set_sample_rate(sample_rate_hz).map_err(e)?;
+    // Never let LAME pick another output rate: the size prediction and the
+    // Info tag's sample count assume the MP3 runs at the input's rate.
+    if [32_000, 44_100, 48_000].contains(&sample_rate_hz) {
+        b.set_output_sample_rate(std::num::NonZeroU32::new(sample_rate_hz))
+            .map_err(e)?;
+    }
     b.set_vbr_mode(VbrMode::Off).map_err(e)?;
     b.set_brate(brate).map_err(e)?;
     b.set_mode(if channels == 1 {
