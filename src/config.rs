@@ -34,6 +34,8 @@ const DEFAULT_MAX_SIZE: &str = "2 GiB";
 const DEFAULT_NICE: i64 = 10;
 const DEFAULT_ENCODER_QUALITY: i64 = 3;
 const DEFAULT_MAX_ART_SIZE: &str = "1 MiB";
+const DEFAULT_MAX_QUEUE: i64 = 8;
+const DEFAULT_RETRY_FAILED_AFTER_SECS: i64 = 600;
 const DEFAULT_BITRATE_HIGH_KBPS: i64 = 256;
 const DEFAULT_BITRATE_MEDIUM_KBPS: i64 = 192;
 const DEFAULT_BITRATE_LOW_KBPS: i64 = 128;
@@ -91,6 +93,15 @@ pub struct TranscodeConfig {
     pub encoder_quality: u8,
     /// Cover art above this many bytes is left out of transcoded MP3s.
     pub max_art_bytes: u64,
+    /// Interactive transcodes allowed to wait before new misses are turned
+    /// away (see `on_busy_503`).
+    pub max_queue: usize,
+    /// When the queue is full: `false` serves the original, `true` answers
+    /// 503 with `Retry-After`.
+    pub on_busy_503: bool,
+    /// How long a source whose transcode failed is served as the original
+    /// before it is tried again.
+    pub retry_failed_after: Duration,
     pub bitrate_kbps: Bitrates,
 }
 
@@ -247,6 +258,9 @@ struct RawTranscode {
     default_quality: Option<Spanned<String>>,
     encoder_quality: Option<Spanned<i64>>,
     max_art_size: Option<Spanned<String>>,
+    max_queue: Option<Spanned<i64>>,
+    on_busy: Option<Spanned<String>>,
+    retry_failed_after_secs: Option<Spanned<i64>>,
     bitrate_kbps: RawBitrates,
 }
 
@@ -664,6 +678,32 @@ impl Config {
                     src.take(t.max_art_size, DEFAULT_MAX_ART_SIZE.to_owned()),
                     "transcode.max_art_size",
                 )?,
+                max_queue: in_range(
+                    src.take(t.max_queue, DEFAULT_MAX_QUEUE),
+                    "transcode.max_queue",
+                    1..=1000,
+                    "transcodes allowed to wait for a worker",
+                )?,
+                on_busy_503: {
+                    let (v, origin) = src.take(t.on_busy, "original".to_owned());
+                    match v.as_str() {
+                        "original" => false,
+                        "503" => true,
+                        other => {
+                            return Err(invalid(
+                                origin,
+                                "transcode.on_busy",
+                                format!("{other:?} is not a choice; use \"original\" or \"503\""),
+                            ));
+                        }
+                    }
+                },
+                retry_failed_after: Duration::from_secs(in_range(
+                    src.take(t.retry_failed_after_secs, DEFAULT_RETRY_FAILED_AFTER_SECS),
+                    "transcode.retry_failed_after_secs",
+                    0..=86_400 * 30,
+                    "seconds",
+                )?),
                 bitrate_kbps: Bitrates { high, medium, low },
             }
         };
@@ -761,6 +801,14 @@ encoder_quality = {DEFAULT_ENCODER_QUALITY}
 # Cover art (embedded, or cover.jpg/folder.jpg beside the track) larger
 # than this is left out of transcoded MP3s rather than bloating each one.
 max_art_size = "{DEFAULT_MAX_ART_SIZE}"
+# Transcodes allowed to wait for a free worker; beyond that a new miss is
+# answered as on_busy says: "original" (serve the file as it is) or "503"
+# (ask the player to retry).
+max_queue = {DEFAULT_MAX_QUEUE}
+on_busy = "original"
+# A file that failed to transcode is served as the original for this long
+# before it is tried again.
+retry_failed_after_secs = {DEFAULT_RETRY_FAILED_AFTER_SECS}
 
 [transcode.bitrate_kbps]
 # Constant bitrate of each quality level, in kbit/s (an MP3 bitrate:

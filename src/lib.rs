@@ -4,8 +4,10 @@
 //! a library so integration tests can reach them. Dependencies point one way:
 //! [`http`] uses [`library`] and [`config`]; nothing below `http` knows HTTP.
 
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod library;
 pub mod quality;
 pub mod transcode;
+pub mod workers;

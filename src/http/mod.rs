@@ -11,11 +11,13 @@
 //! client cannot hold a thread forever and keep-alive Range replies are not
 //! held back by Nagle's algorithm.
 
+pub mod admin;
 pub mod conditional;
 pub mod files;
 pub mod range;
 pub mod reply;
 pub mod router;
+pub mod transcoded;
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
@@ -30,7 +32,9 @@ use log::{error, info, warn};
 use percent_encoding::percent_decode_str;
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
+use crate::cache::Cache;
 use crate::config::Config;
+use crate::workers::{Settings, Workers};
 use crate::library::Library;
 use reply::Reply;
 
@@ -38,6 +42,9 @@ use reply::Reply;
 pub struct App {
     pub config: Config,
     pub library: Library,
+    /// The transcoding workers and their cache; `None` when the cache
+    /// directory cannot be used (every level then plays the original).
+    pub workers: Option<Workers>,
 }
 
 impl App {
@@ -46,7 +53,29 @@ impl App {
     /// Errors: the music root vanishing between validation and now.
     pub fn new(config: Config) -> io::Result<App> {
         let library = Library::new(&config.library.root, config.library.follow_symlinks)?;
-        Ok(App { config, library })
+        let workers = match Cache::open(&config.cache.dir, config.cache.max_size_bytes) {
+            Ok(cache) => Some(Workers::start(
+                cache,
+                Settings {
+                    workers: config.transcode.workers,
+                    nice: config.transcode.nice,
+                    max_queue: config.transcode.max_queue,
+                    retry_failed_after: config.transcode.retry_failed_after,
+                },
+            )?),
+            Err(e) => {
+                error!(
+                    "cache directory {} unusable ({e}); serving originals only",
+                    config.cache.dir.display()
+                );
+                None
+            }
+        };
+        Ok(App {
+            config,
+            library,
+            workers,
+        })
     }
 }
 
@@ -308,6 +337,7 @@ fn to_response(reply: Reply) -> (Response<Box<dyn Read + Send>>, Arc<AtomicU64>)
         body,
     } = reply;
     let len = body.len();
+    let has_length = body.has_length();
     let inner = match body.into_reader() {
         Ok(r) => r,
         Err(e) => {
@@ -331,8 +361,14 @@ fn to_response(reply: Reply) -> (Response<Box<dyn Read + Send>>, Arc<AtomicU64>)
         }
     }
     let size = usize::try_from(len).unwrap_or(usize::MAX);
-    let response = Response::new(StatusCode(status), tiny_headers, reader, Some(size), None)
-        .with_chunked_threshold(usize::MAX);
+    // A known length is always sent as Content-Length (tiny_http would go
+    // chunked above 32 KiB); an unknown one is chunked.
+    let response = if has_length {
+        Response::new(StatusCode(status), tiny_headers, reader, Some(size), None)
+            .with_chunked_threshold(usize::MAX)
+    } else {
+        Response::new(StatusCode(status), tiny_headers, reader, None, None)
+    };
     (response, sent)
 }
 

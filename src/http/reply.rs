@@ -30,6 +30,18 @@ pub enum Body {
     /// No content is sent, but `Content-Length` announces `len`: for a 304,
     /// whose length must equal the 200 it stands for (RFC 9110 §8.6).
     LengthOnly { len: u64 },
+    /// A body produced while it is sent (a transcode in progress): exactly
+    /// `len` bytes when known, else chunked.
+    Stream { reader: Stream, len: Option<u64> },
+}
+
+/// A streaming body's reader.
+pub struct Stream(pub Box<dyn Read + Send>);
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
 }
 
 impl Body {
@@ -39,7 +51,13 @@ impl Body {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } | Body::LengthOnly { len } => *len,
+            Body::Stream { len, .. } => len.unwrap_or(0),
         }
+    }
+
+    /// False for a stream of unknown length (sent chunked).
+    pub fn has_length(&self) -> bool {
+        !matches!(self, Body::Stream { len: None, .. })
     }
 
     /// True when [`Body::len`] is zero.
@@ -62,6 +80,7 @@ impl Body {
                 file.seek(SeekFrom::Start(start))?;
                 Box::new(file.take(len))
             }
+            Body::Stream { reader, .. } => reader.0,
         })
     }
 }

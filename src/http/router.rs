@@ -9,6 +9,7 @@ use tiny_http::{Method, Request};
 
 use super::App;
 use super::files;
+use super::transcoded;
 use super::reply::{Body, Reply};
 use crate::library::ResolveError;
 use crate::quality::Quality;
@@ -63,6 +64,9 @@ pub fn handle(app: &App, req: &Request) -> Reply {
     if let Some(rest) = target.path.strip_prefix("/play/") {
         return only_get_or_head(req).unwrap_or_else(|| play(app, req, rest, &target));
     }
+    if target.path.starts_with("/admin/") {
+        return super::admin::handle(app, req, &target);
+    }
     match target.path {
         "/" => only_get_or_head(req).unwrap_or_else(index),
         "/api/version" => only_get_or_head(req).unwrap_or_else(|| {
@@ -115,13 +119,10 @@ fn play(app: &App, req: &Request, rest: &str, target: &Target) -> Reply {
             return Reply::error(500, "the file could not be read");
         }
     };
-    if quality != Quality::Original {
-        // The transcoder and cache are not built yet: every level plays the
-        // original, which every phone can play too, only larger.
-        debug!(
-            "{}: {quality} requested, serving the original",
-            file.relative
-        );
+    if quality != Quality::Original
+        && let Some(reply) = transcoded::serve(app, |name| header(req, name), &file, quality)
+    {
+        return reply;
     }
     let content_type = files::content_type(&file.path);
     let disposition = files::content_disposition(&file.relative);

@@ -1,0 +1,574 @@
+//! The on-disk cache of transcoded MP3s: keys, entries, the hard size
+//! budget and least-recently-used eviction. Knows nothing of HTTP or of
+//! how entries are produced.
+//!
+//! Layout: `<dir>/<key>.mp3` for complete entries, `<dir>/<key>.part` while
+//! one is written; names come from the SHA-256 key only, never from user
+//! text. An entry becomes visible only by `rename` after `fsync`, so a
+//! power cut leaves either a complete entry or a `.part`, and `.part` files
+//! are deleted at start.
+//!
+//! Budget: the bytes of all entries plus all reservations for in-flight
+//! writes never exceed `budget_bytes`. A writer reserves its predicted size
+//! before writing (evicting to make room), may grow the reservation, and
+//! commits or abandons it. Last use is the entry file's mtime, touched at
+//! most once an hour per entry (SD cards are mounted noatime and wear).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::quality::Quality;
+
+/// Bumped whenever the bytes of an entry for the same inputs would change
+/// (encoder settings, tag layout), so old entries stop matching and age out.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How often a hit rewrites an entry's mtime, at most.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A cache key: SHA-256 over everything that determines an entry's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Key([u8; 32]);
+
+/// What an entry is made from; hashed into its [`Key`].
+#[derive(Debug, Clone)]
+pub struct KeyParts<'a> {
+    /// Path relative to the music root.
+    pub relative: &'a str,
+    /// Source size in bytes and mtime in ns since the epoch: a re-tagged
+    /// or replaced file gets a new key.
+    pub source_size: u64,
+    pub source_mtime_ns: i128,
+    pub quality: Quality,
+    pub bitrate_kbps: u32,
+    pub encoder_quality: u8,
+    pub max_art_bytes: u64,
+}
+
+impl Key {
+    /// The key of an entry made from `parts` (length-prefixed fields, so
+    /// no two different inputs serialise the same).
+    pub fn new(parts: &KeyParts<'_>) -> Key {
+        let mut h = Sha256::new();
+        h.update(b"tapedeck-cache");
+        h.update(FORMAT_VERSION.to_le_bytes());
+        h.update((parts.relative.len() as u64).to_le_bytes());
+        h.update(parts.relative.as_bytes());
+        h.update(parts.source_size.to_le_bytes());
+        h.update(parts.source_mtime_ns.to_le_bytes());
+        h.update(parts.quality.as_str().as_bytes());
+        h.update([0]);
+        h.update(parts.bitrate_kbps.to_le_bytes());
+        h.update([parts.encoder_quality]);
+        h.update(parts.max_art_bytes.to_le_bytes());
+        Key(h.finalize().into())
+    }
+
+    /// Lowercase hex, 64 characters: the entry's file stem.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn from_hex(s: &str) -> Option<Key> {
+        if s.len() != 64 {
+            return None;
+        }
+        let mut k = [0u8; 32];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Key(k))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    size: u64,
+    last_use: SystemTime,
+    created: SystemTime,
+    /// When the file's mtime was last written by us.
+    touched: SystemTime,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<Key, Entry>,
+    used_bytes: u64,
+    reserved_bytes: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+/// Counters and sizes for `/admin/cache/stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Bytes of complete entries.
+    pub size_bytes: u64,
+    /// Bytes reserved by in-flight writes.
+    pub reserved_bytes: u64,
+    pub files: u64,
+    pub budget_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+/// The transcode cache. Shared between threads as `Arc<Cache>`.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    budget_bytes: u64,
+    state: Mutex<State>,
+}
+
+/// Room set aside in the budget for one in-flight write. Dropping it
+/// without [`Cache::commit`] releases the room.
+#[derive(Debug)]
+pub struct Reservation {
+    cache: Arc<Cache>,
+    bytes: u64,
+}
+
+impl Reservation {
+    /// Bytes currently reserved.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Grows the reservation to `total` bytes, evicting as needed.
+    /// Returns false (reservation unchanged) if the budget cannot hold it.
+    pub fn grow_to(&mut self, total: u64) -> bool {
+        if total <= self.bytes {
+            return true;
+        }
+        let extra = total - self.bytes;
+        let mut st = self.cache.lock();
+        if !self.cache.make_room(&mut st, extra) {
+            return false;
+        }
+        st.reserved_bytes += extra;
+        self.bytes = total;
+        true
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut st = self.cache.lock();
+        st.reserved_bytes = st.reserved_bytes.saturating_sub(self.bytes);
+    }
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache in `dir` with a hard budget of
+    /// `budget_bytes`: deletes leftover `.part` files, rebuilds sizes and
+    /// use order from the directory, and evicts down to the budget if it
+    /// shrank since the last run.
+    ///
+    /// Errors: the directory cannot be created or listed.
+    pub fn open(dir: &Path, budget_bytes: u64) -> io::Result<Arc<Cache>> {
+        fs::create_dir_all(dir)?;
+        let mut st = State::default();
+        for item in fs::read_dir(dir)? {
+            let item = item?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".part") {
+                match fs::remove_file(item.path()) {
+                    Ok(()) => log::info!("cache: removed unfinished {name}"),
+                    Err(e) => log::warn!("cache: cannot remove unfinished {name}: {e}"),
+                }
+                continue;
+            }
+            let Some(key) = name.strip_suffix(".mp3").and_then(Key::from_hex) else {
+                continue;
+            };
+            let Ok(meta) = item.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let last_use = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            st.used_bytes += meta.len();
+            st.entries.insert(
+                key,
+                Entry {
+                    size: meta.len(),
+                    last_use,
+                    created: meta.created().unwrap_or(last_use),
+                    touched: last_use,
+                },
+            );
+        }
+        let cache = Arc::new(Cache {
+            dir: dir.to_owned(),
+            budget_bytes,
+            state: Mutex::new(State::default()),
+        });
+        {
+            let mut guard = cache.lock();
+            *guard = st;
+            if guard.used_bytes > budget_bytes {
+                cache.make_room(&mut guard, 0);
+            }
+            log::info!(
+                "cache: {} entries, {} of {} bytes in {}",
+                guard.entries.len(),
+                guard.used_bytes,
+                budget_bytes,
+                dir.display()
+            );
+        }
+        Ok(cache)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves counters that are still
+        // usable; never let it take the cache down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The directory entries live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The hard budget, in bytes.
+    pub fn budget_bytes(&self) -> u64 {
+        self.budget_bytes
+    }
+
+    /// Path of the complete entry for `key` (whether or not it exists).
+    pub fn entry_path(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}.mp3", key.hex()))
+    }
+
+    /// Path of the in-flight file for `key`.
+    pub fn part_path(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}.part", key.hex()))
+    }
+
+    /// Looks `key` up, counting a hit or a miss. On a hit, returns the
+    /// entry's open file and records the use (rewriting the file's mtime
+    /// at most once an hour).
+    pub fn lookup(&self, key: &Key) -> Option<File> {
+        let mut st = self.lock();
+        let Some(entry) = st.entries.get_mut(key) else {
+            st.misses += 1;
+            return None;
+        };
+        let path = self.dir.join(format!("{}.mp3", key.hex()));
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                // Deleted behind our back: forget it.
+                log::warn!("cache: entry {} vanished: {e}", key.hex());
+                let size = entry.size;
+                st.entries.remove(key);
+                st.used_bytes = st.used_bytes.saturating_sub(size);
+                st.misses += 1;
+                return None;
+            }
+        };
+        let now = SystemTime::now();
+        entry.last_use = now;
+        if now
+            .duration_since(entry.touched)
+            .is_ok_and(|d| d >= TOUCH_INTERVAL)
+        {
+            entry.touched = now;
+            if let Err(e) = file.set_modified(now) {
+                log::debug!("cache: cannot record use of {}: {e}", key.hex());
+            }
+        }
+        st.hits += 1;
+        Some(file)
+    }
+
+    /// True if a complete entry exists for `key` (no hit or miss counted).
+    pub fn contains(&self, key: &Key) -> bool {
+        self.lock().entries.contains_key(key)
+    }
+
+    /// Reserves `bytes` for a new entry, evicting the least recently used
+    /// entries to make room. `None` if the budget cannot hold it even empty
+    /// of entries (the caller streams without caching).
+    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
+        let mut st = self.lock();
+        if !self.make_room(&mut st, bytes) {
+            return None;
+        }
+        st.reserved_bytes += bytes;
+        Some(Reservation {
+            cache: Arc::clone(self),
+            bytes,
+        })
+    }
+
+    /// Evicts least recently used entries (creation time breaking ties)
+    /// until `extra` more bytes fit. False if they cannot, because other
+    /// reservations hold the room; nothing is evicted then.
+    fn make_room(&self, st: &mut State, extra: u64) -> bool {
+        if st.reserved_bytes + extra > self.budget_bytes {
+            return false;
+        }
+        while st.used_bytes + st.reserved_bytes + extra > self.budget_bytes {
+            let Some((&key, &entry)) = st
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| (e.last_use, e.created))
+            else {
+                return false;
+            };
+            let path = self.entry_path(&key);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    log::error!("cache: cannot evict {}: {e}", path.display());
+                    return false;
+                }
+            }
+            st.entries.remove(&key);
+            st.used_bytes = st.used_bytes.saturating_sub(entry.size);
+            st.evictions += 1;
+            log::debug!("cache: evicted {} ({} bytes)", key.hex(), entry.size);
+        }
+        true
+    }
+
+    /// Makes the written `.part` file for `key` the entry: fsyncs it,
+    /// renames it into place and fsyncs the directory, then moves its size
+    /// from the reservation to the entries. `file` is the written file.
+    ///
+    /// Errors: fsync or rename failures (the `.part` is removed; the
+    /// reservation is released either way).
+    pub fn commit(&self, reservation: Reservation, key: &Key, file: &File) -> io::Result<PathBuf> {
+        let part = self.part_path(key);
+        let entry = self.entry_path(key);
+        let result = (|| {
+            file.sync_all()?;
+            let size = file.metadata()?.len();
+            fs::rename(&part, &entry)?;
+            File::open(&self.dir)?.sync_all()?;
+            Ok(size)
+        })();
+        let size = match result {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = fs::remove_file(&part);
+                return Err(e);
+            }
+        };
+        let now = SystemTime::now();
+        let mut st = self.lock();
+        // The entry replaces the reservation atomically under the lock.
+        st.reserved_bytes = st.reserved_bytes.saturating_sub(reservation.bytes);
+        let mut reservation = reservation;
+        reservation.bytes = 0;
+        if let Some(old) = st.entries.insert(
+            *key,
+            Entry {
+                size,
+                last_use: now,
+                created: now,
+                touched: now,
+            },
+        ) {
+            st.used_bytes = st.used_bytes.saturating_sub(old.size);
+        }
+        st.used_bytes += size;
+        Ok(entry)
+    }
+
+    /// Deletes entries last used more than `older_than` ago, or all when
+    /// `None`. Returns (files deleted, bytes freed).
+    pub fn clear(&self, older_than: Option<Duration>) -> (u64, u64) {
+        let now = SystemTime::now();
+        let mut st = self.lock();
+        let victims: Vec<(Key, Entry)> = st
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                older_than.is_none_or(|age| now.duration_since(e.last_use).is_ok_and(|d| d > age))
+            })
+            .map(|(k, e)| (*k, *e))
+            .collect();
+        let (mut files, mut bytes) = (0, 0);
+        for (key, entry) in victims {
+            match fs::remove_file(self.entry_path(&key)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    log::error!("cache: cannot delete {}: {e}", key.hex());
+                    continue;
+                }
+            }
+            st.entries.remove(&key);
+            st.used_bytes = st.used_bytes.saturating_sub(entry.size);
+            files += 1;
+            bytes += entry.size;
+        }
+        (files, bytes)
+    }
+
+    /// Current sizes and counters.
+    pub fn stats(&self) -> CacheStats {
+        let st = self.lock();
+        CacheStats {
+            size_bytes: st.used_bytes,
+            reserved_bytes: st.reserved_bytes,
+            files: st.entries.len() as u64,
+            budget_bytes: self.budget_bytes,
+            hits: st.hits,
+            misses: st.misses,
+            evictions: st.evictions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn key(n: u8) -> Key {
+        Key([n; 32])
+    }
+
+    /// Writes a committed entry of `size` bytes for `key`.
+    fn put(cache: &Arc<Cache>, k: &Key, size: u64) -> bool {
+        let Some(r) = cache.reserve(size) else {
+            return false;
+        };
+        let mut f = File::create(cache.part_path(k)).unwrap();
+        f.write_all(&vec![0u8; size as usize]).unwrap();
+        cache.commit(r, k, &f).unwrap();
+        true
+    }
+
+    fn dir_bytes(dir: &Path) -> u64 {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    }
+
+    #[test]
+    fn keys_change_with_every_input_and_are_hex_file_names() {
+        let base = KeyParts {
+            relative: "A/b.flac",
+            source_size: 10,
+            source_mtime_ns: 5,
+            quality: Quality::Medium,
+            bitrate_kbps: 192,
+            encoder_quality: 3,
+            max_art_bytes: 1 << 20,
+        };
+        let k = Key::new(&base);
+        assert_eq!(k.hex().len(), 64);
+        assert!(k.hex().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(Key::from_hex(&k.hex()), Some(k));
+        for other in [
+            KeyParts {
+                relative: "A/c.flac",
+                ..base.clone()
+            },
+            KeyParts {
+                source_size: 11,
+                ..base.clone()
+            },
+            KeyParts {
+                source_mtime_ns: 6,
+                ..base.clone()
+            },
+            KeyParts {
+                quality: Quality::High,
+                ..base.clone()
+            },
+            KeyParts {
+                bitrate_kbps: 160,
+                ..base.clone()
+            },
+            KeyParts {
+                encoder_quality: 2,
+                ..base.clone()
+            },
+        ] {
+            assert_ne!(Key::new(&other), k, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn eviction_removes_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 300).unwrap();
+        for n in 1..=3 {
+            assert!(put(&cache, &key(n), 100));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Use 1: now 2 is the least recently used.
+        assert!(cache.lookup(&key(1)).is_some());
+        assert!(put(&cache, &key(4), 100));
+        assert!(cache.contains(&key(1)) && !cache.contains(&key(2)));
+        assert!(!cache.entry_path(&key(2)).exists());
+        assert_eq!(cache.stats().evictions, 1);
+        assert!(dir_bytes(dir.path()) <= 300);
+    }
+
+    #[test]
+    fn reservations_count_against_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 1000).unwrap();
+        let a = cache.reserve(600).unwrap();
+        assert!(cache.reserve(500).is_none(), "600 + 500 > 1000");
+        let mut b = cache.reserve(400).unwrap();
+        assert!(!b.grow_to(401));
+        drop(a);
+        assert!(b.grow_to(900));
+        assert!(cache.reserve(1001).is_none(), "larger than the budget");
+        assert_eq!(cache.stats().reserved_bytes, 900);
+    }
+
+    #[test]
+    fn restart_drops_parts_and_keeps_use_order() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cache = Cache::open(dir.path(), 1000).unwrap();
+            put(&cache, &key(1), 100);
+            put(&cache, &key(2), 100);
+            let old = SystemTime::now() - Duration::from_secs(86_400);
+            File::options()
+                .write(true)
+                .open(cache.entry_path(&key(2)))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+            fs::write(cache.part_path(&key(3)), b"half").unwrap();
+            fs::write(dir.path().join("notes.txt"), b"not ours").unwrap();
+        }
+        let cache = Cache::open(dir.path(), 150).unwrap();
+        assert!(!cache.part_path(&key(3)).exists());
+        // The budget shrank to 150: the entry used longest ago (2) went.
+        assert!(cache.contains(&key(1)) && !cache.contains(&key(2)));
+        assert!(dir.path().join("notes.txt").exists());
+        assert_eq!(cache.stats().size_bytes, 100);
+    }
+
+    #[test]
+    fn clear_by_age_and_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 1000).unwrap();
+        put(&cache, &key(1), 100);
+        put(&cache, &key(2), 50);
+        assert_eq!(cache.clear(Some(Duration::from_secs(3600))), (0, 0));
+        assert_eq!(cache.clear(None), (2, 150));
+        assert_eq!(cache.stats().files, 0);
+    }
+}

@@ -1,0 +1,230 @@
+//! `/play/<path>?quality=high|medium|low`: a cache hit is served like any
+//! file; a miss starts (or joins) a transcode and streams it while it is
+//! encoded, with the exact final length announced up front so the player
+//! can seek on first play (Range requests into bytes not yet written wait
+//! for the encoder). Returns `None` whenever the original should be served
+//! instead: nothing to gain, a recent failure, a full queue with
+//! `on_busy = "original"`, or a failed transcode.
+
+use std::fs::File;
+use std::time::Duration;
+
+use log::{debug, info, warn};
+
+use super::App;
+use super::files;
+use super::range::{self, RangeOutcome};
+use super::reply::{Body, Reply, Stream};
+use crate::cache::{Key, KeyParts};
+use crate::library::LibraryFile;
+use crate::quality::Quality;
+use crate::transcode::Options;
+use crate::workers::{JobSpec, Outcome, Priority, Refused, Started};
+
+/// Extensions the transcoder is tried on; anything else plays as it is.
+const TRANSCODABLE: [&str; 12] = [
+    "flac", "wav", "wave", "aif", "aiff", "aifc", "m4a", "mp4", "ogg", "oga", "mp3", "aac",
+];
+
+/// How long a request waits for its job to leave the queue.
+const QUEUE_WAIT: Duration = Duration::from_secs(60);
+/// How long a reader waits for the encoder to reach the bytes it needs.
+const STALL: Duration = Duration::from_secs(60);
+
+/// An MP3 source is re-encoded only when it is at least this much larger
+/// than the requested level.
+const MP3_REENCODE_RATIO: f64 = 1.3;
+
+/// Serves `file` transcoded to `quality`, or `None` for the original.
+pub fn serve<'a>(
+    app: &App,
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    file: &LibraryFile,
+    quality: Quality,
+) -> Option<Reply> {
+    let workers = app.workers.as_ref()?;
+    let bitrate_kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
+    if !benefits(file, bitrate_kbps) {
+        debug!(
+            "{}: {quality} would not be smaller; serving the original",
+            file.relative
+        );
+        return None;
+    }
+    let opts = Options {
+        bitrate_kbps,
+        encoder_quality: app.config.transcode.encoder_quality,
+        max_art_bytes: app.config.transcode.max_art_bytes,
+    };
+    let key = Key::new(&KeyParts {
+        relative: &file.relative,
+        source_size: file.metadata.len(),
+        source_mtime_ns: mtime_ns(&file.metadata),
+        quality,
+        bitrate_kbps,
+        encoder_quality: opts.encoder_quality,
+        max_art_bytes: opts.max_art_bytes,
+    });
+    let disposition = files::content_disposition(&mp3_name(&file.relative));
+    let cache = workers.cache();
+    if app.config.cache.enabled
+        && let Some(entry) = cache.lookup(&key)
+    {
+        info!("cache hit {} {quality}", file.relative);
+        return Some(serve_entry(header, entry, &disposition));
+    }
+    info!("cache miss {} {quality}", file.relative);
+    let spec = JobSpec {
+        key,
+        input: file.path.clone(),
+        relative: file.relative.clone(),
+        opts,
+        cache: app.config.cache.enabled,
+    };
+    let job = match workers.request(spec, Priority::Interactive) {
+        Ok(job) => job,
+        Err(Refused::FailedRecently) => {
+            debug!("{}: failed recently; serving the original", file.relative);
+            return None;
+        }
+        Err(Refused::Busy) => {
+            warn!(
+                "{}: {} transcodes waiting; {}",
+                file.relative,
+                workers.queue_depth(),
+                if app.config.transcode.on_busy_503 {
+                    "answering 503"
+                } else {
+                    "serving the original"
+                }
+            );
+            if app.config.transcode.on_busy_503 {
+                return Some(
+                    Reply::error(503, "all transcoders are busy; retry shortly")
+                        .header("Retry-After", "5"),
+                );
+            }
+            return None;
+        }
+    };
+    let (len, start, end) = match job.wait_started(QUEUE_WAIT) {
+        None => {
+            warn!(
+                "{}: still queued after {} s; serving the original",
+                file.relative,
+                QUEUE_WAIT.as_secs()
+            );
+            return None;
+        }
+        Some(Started::Ended(Outcome::Cached(path))) => {
+            let entry = File::open(path).ok()?;
+            return Some(serve_entry(header, entry, &disposition));
+        }
+        Some(Started::Ended(_)) => return None,
+        Some(Started::Streaming {
+            predicted_bytes: None,
+        }) => {
+            // Length unknown: chunked, and no seeking until it is cached.
+            let body = Body::Stream {
+                reader: Stream(Box::new(job.reader(0, None, STALL))),
+                len: None,
+            };
+            return Some(headers(Reply::new(200, body), &disposition));
+        }
+        Some(Started::Streaming {
+            predicted_bytes: Some(len),
+        }) => match header("Range").map(|v| range::evaluate(v, len)) {
+            None | Some(RangeOutcome::Full) => (len, 0, len),
+            Some(RangeOutcome::Partial { start, end }) => (len, start, end + 1),
+            Some(RangeOutcome::Unsatisfiable) => {
+                return Some(
+                    headers(Reply::error(416, "range not satisfiable"), &disposition)
+                        .header("Content-Range", format!("bytes */{len}"))
+                        .header("Accept-Ranges", "bytes"),
+                );
+            }
+        },
+    };
+    let body = Body::Stream {
+        reader: Stream(Box::new(job.reader(start, Some(end), STALL))),
+        len: Some(end - start),
+    };
+    let partial = start > 0 || end < len;
+    let mut reply = headers(Reply::new(if partial { 206 } else { 200 }, body), &disposition)
+        .header("Accept-Ranges", "bytes");
+    if partial {
+        reply = reply.header("Content-Range", format!("bytes {start}-{}/{len}", end - 1));
+    }
+    Some(reply)
+}
+
+/// Headers of a reply for a transcode in progress. No validators: the
+/// first frame (the Info tag) is rewritten when the encode ends, so these
+/// bytes are not yet the entry's.
+fn headers(reply: Reply, disposition: &str) -> Reply {
+    reply
+        .header("Content-Type", "audio/mpeg")
+        .header("Cache-Control", "no-cache")
+        .header("Content-Disposition", disposition.to_owned())
+        .header("X-Content-Type-Options", "nosniff")
+}
+
+fn serve_entry<'a>(
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    entry: File,
+    disposition: &str,
+) -> Reply {
+    match entry.metadata() {
+        Ok(meta) => files::serve(header, entry, &meta, "audio/mpeg")
+            .header("Content-Disposition", disposition.to_owned())
+            .header("X-Content-Type-Options", "nosniff"),
+        Err(e) => {
+            log::error!("reading a cache entry: {e}");
+            Reply::error(500, "the cache entry could not be read")
+        }
+    }
+}
+
+/// Whether transcoding `file` to `bitrate_kbps` gives something smaller
+/// or more playable: lossless and other formats yes; an MP3 only when its
+/// average bitrate is well above the level.
+fn benefits(file: &LibraryFile, bitrate_kbps: u32) -> bool {
+    let ext = file
+        .path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if !TRANSCODABLE.contains(&ext.as_str()) {
+        return false;
+    }
+    if ext != "mp3" {
+        return true;
+    }
+    let Ok(d) = crate::transcode::open(&file.path, &file.relative) else {
+        return false;
+    };
+    let (Some(frames), Some(rate)) = (d.total_frames, d.params.sample_rate) else {
+        return false;
+    };
+    if frames == 0 || rate == 0 {
+        return false;
+    }
+    let seconds = frames as f64 / f64::from(rate);
+    let kbps = file.metadata.len() as f64 * 8.0 / seconds / 1000.0;
+    kbps >= f64::from(bitrate_kbps) * MP3_REENCODE_RATIO
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+/// `Artist/Album/01 x.flac` -> `Artist/Album/01 x.mp3` (for the download
+/// name).
+fn mp3_name(relative: &str) -> String {
+    match relative.rsplit_once('.') {
+        Some((stem, ext)) if !ext.contains('/') => format!("{stem}.mp3"),
+        _ => format!("{relative}.mp3"),
+    }
+}
