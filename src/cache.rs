@@ -384,6 +384,9 @@ impl Cache {
             st.used_bytes = st.used_bytes.saturating_sub(old.size);
         }
         st.used_bytes += size;
+        // Release the lock before the (now empty) reservation's Drop takes it.
+        drop(st);
+        drop(reservation);
         Ok(entry)
     }
 

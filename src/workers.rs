@@ -80,6 +80,10 @@ struct JobState {
     written: u64,
     /// A handle on the output file for readers (`pread`).
     file: Option<Arc<File>>,
+    /// Bytes as first written at an offset the encoder later rewrote (the
+    /// Info tag frame): readers see these, so every streaming client gets
+    /// identical bytes whenever it reads.
+    frozen: Option<(u64, Vec<u8>)>,
     outcome: Option<Outcome>,
 }
 
@@ -205,13 +209,25 @@ impl Read for JobReader {
             let Some(file) = st.file.clone() else {
                 return Err(io::Error::other("transcode output missing"));
             };
-            (file, st.written)
+            (file, (st.written, st.frozen.clone()))
         };
+        let (available, frozen) = available;
         let mut want = (available - self.pos).min(buf.len() as u64);
         if let Some(end) = self.end {
             want = want.min(end - self.pos);
         }
         let n = file.read_at(&mut buf[..want as usize], self.pos)?;
+        if let Some((at, old)) = frozen {
+            // Overlay the bytes as first written.
+            let (a, b) = (
+                self.pos.max(at),
+                (self.pos + n as u64).min(at + old.len() as u64),
+            );
+            if a < b {
+                buf[(a - self.pos) as usize..(b - self.pos) as usize]
+                    .copy_from_slice(&old[(a - at) as usize..(b - at) as usize]);
+            }
+        }
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -364,7 +380,9 @@ impl Workers {
         };
         match queue.try_send(Arc::clone(&job)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(Refused::Busy),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                return Err(Refused::Busy);
+            }
         }
         jobs.insert(job.spec.key, Arc::clone(&job));
         Ok(job)
@@ -458,6 +476,14 @@ impl JobWriter<'_> {
 impl Write for JobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let end = self.pos + buf.len() as u64;
+        if self.pos < self.written {
+            // A rewrite of published bytes: keep what readers have seen.
+            let keep = (self.written.min(end) - self.pos) as usize;
+            let mut old = vec![0u8; keep];
+            self.file.read_exact_at(&mut old, self.pos)?;
+            let at = self.pos;
+            self.job.publish(|st| st.frozen = Some((at, old)));
+        }
         if let Some(r) = &mut self.reservation
             && end > r.bytes()
             && !r.grow_to(end.max(r.bytes() + UNPREDICTED_RESERVATION))

@@ -250,7 +250,11 @@ fn check(input: &Path, out_rate: u32, out_channels: usize) -> Outcome {
     let (src_rate, src_channels, src_frames) = decode(input);
     let predicted = prepare(input, "x", &MEDIUM).unwrap().predicted_bytes;
     let o = run(input, &MEDIUM);
-    assert_eq!(predicted, Some(o.report.bytes), "predicted size of {input:?}");
+    assert_eq!(
+        predicted,
+        Some(o.report.bytes),
+        "predicted size of {input:?}"
+    );
     let r = &o.report;
     assert_eq!(
         (r.sample_rate_hz, r.source_channels),
@@ -636,7 +640,11 @@ fn predicted_size_matches_for_any_length_rate_and_bitrate() {
             };
             let predicted = prepare(&path, "x", &opts).unwrap().predicted_bytes;
             let o = run(&path, &opts);
-            assert_eq!(predicted, Some(o.report.bytes), "{rate} Hz, {frames} frames, {kbps} kbit/s");
+            assert_eq!(
+                predicted,
+                Some(o.report.bytes),
+                "{rate} Hz, {frames} frames, {kbps} kbit/s"
+            );
         }
     }
 }

@@ -73,9 +73,7 @@ pub fn handle(app: &App, req: &Request, target: &Target) -> Reply {
                 }),
             )
         }
-        (_, "/admin/cache/stats") => {
-            Reply::error(405, "use GET").header("Allow", "GET, HEAD")
-        }
+        (_, "/admin/cache/stats") => Reply::error(405, "use GET").header("Allow", "GET, HEAD"),
         (_, "/admin/cache/clear") => Reply::error(405, "use POST").header("Allow", "POST"),
         _ => Reply::error(404, "not found"),
     }

@@ -34,8 +34,8 @@ use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::workers::{Settings, Workers};
 use crate::library::Library;
+use crate::workers::{Settings, Workers};
 use reply::Reply;
 
 /// Everything a handler needs, shared by all handler threads.

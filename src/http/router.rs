@@ -9,8 +9,8 @@ use tiny_http::{Method, Request};
 
 use super::App;
 use super::files;
-use super::transcoded;
 use super::reply::{Body, Reply};
+use super::transcoded;
 use crate::library::ResolveError;
 use crate::quality::Quality;
 

@@ -150,8 +150,11 @@ pub fn serve<'a>(
         len: Some(end - start),
     };
     let partial = start > 0 || end < len;
-    let mut reply = headers(Reply::new(if partial { 206 } else { 200 }, body), &disposition)
-        .header("Accept-Ranges", "bytes");
+    let mut reply = headers(
+        Reply::new(if partial { 206 } else { 200 }, body),
+        &disposition,
+    )
+    .header("Accept-Ranges", "bytes");
     if partial {
         reply = reply.header("Content-Range", format!("bytes {start}-{}/{len}", end - 1));
     }

@@ -158,3 +158,44 @@ pub fn parse(buf: &[u8]) -> (Resp, &[u8]) {
 pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
+
+/// Writes a 16-bit PCM WAV of `frames` frames at `rate` Hz: a tone whose
+/// pitch depends on `seed`, so different files have different audio.
+pub fn write_wav(path: &Path, rate: u32, channels: u16, frames: u32, seed: u32) {
+    let block = u32::from(channels) * 2;
+    let data_len = frames * block;
+    let mut h = Vec::with_capacity(44 + data_len as usize);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(36 + data_len).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&channels.to_le_bytes());
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * block).to_le_bytes());
+    h.extend_from_slice(&(block as u16).to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_len.to_le_bytes());
+    let hz = 220.0 + 37.0 * seed as f32;
+    for i in 0..frames {
+        let t = i as f32 / rate as f32;
+        let s = ((t * hz * std::f32::consts::TAU).sin() * 12000.0) as i16;
+        for _ in 0..channels {
+            h.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+    std::fs::write(path, h).expect("write wav");
+}
+
+/// Polls `f` every 10 ms for up to 20 s until it returns true.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

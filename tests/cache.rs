@@ -1,0 +1,396 @@
+//! The transcode cache behind `/play?quality=`: streaming a miss with its
+//! exact length, Range into a transcode in progress, dedupe, the hard
+//! budget and LRU eviction, restarts, failures, admin access and nice.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{TestServer, wait_for, write_wav};
+
+const RATE: u32 = 44_100;
+
+fn stats(s: &TestServer) -> serde_json::Value {
+    let r = s.get("/admin/cache/stats", &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+fn n(v: &serde_json::Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+        .unwrap_or(0)
+}
+
+/// Decoded (sample rate, channels, frames) of an MP3 body.
+fn decode(bytes: &[u8]) -> (u32, usize, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.mp3");
+    std::fs::write(&p, bytes).unwrap();
+    let mut d = tapedeck::transcode::open(&p, "x.mp3").unwrap();
+    let (mut rate, mut ch, mut frames) = (0, 0, 0u64);
+    while let Some(pkt) = d.format.next_packet().unwrap() {
+        let b = d.decoder.decode(&pkt).unwrap();
+        rate = b.spec().rate();
+        ch = b.spec().channels().count();
+        frames += b.frames() as u64;
+    }
+    (rate, ch, frames)
+}
+
+fn assert_within_padding(decoded: u64, source: u64) {
+    assert!(
+        (source..=source + 3 * 1152).contains(&decoded),
+        "{decoded} frames decoded for {source}"
+    );
+}
+
+#[test]
+fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
+    let s = TestServer::start("", |root| {
+        std::fs::create_dir(root.join("A")).unwrap();
+        write_wav(&root.join("A/01 one.wav"), RATE, 2, RATE * 5, 1);
+    });
+    let first = s.get("/play/A/01%20one.wav?quality=medium", &[]);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("audio/mpeg"));
+    assert_eq!(first.header("accept-ranges"), Some("bytes"));
+    let len: usize = first.header("content-length").unwrap().parse().unwrap();
+    assert_eq!(first.body.len(), len, "predicted length = bytes delivered");
+    assert!(
+        first
+            .header("content-disposition")
+            .unwrap()
+            .contains("01%20one.mp3")
+    );
+    wait_for("the transcode to be cached", || {
+        n(&stats(&s), "cached_files") == 1
+    });
+    let second = s.get("/play/A/01%20one.wav?quality=medium", &[]);
+    assert_eq!(second.status, 200);
+    assert!(
+        second.header("etag").is_some(),
+        "a hit is served like a file"
+    );
+    assert_eq!(second.body.len(), len);
+    let st = stats(&s);
+    assert_eq!((n(&st, "hits"), n(&st, "misses")), (1, 1));
+    assert_eq!(n(&st, "transcodes_done"), 1);
+    // The cached entry decodes to the source's exact length. The first
+    // play carries LAME's placeholder Info frame (the real one is written
+    // when the encode ends), so it decodes with the codec delay and padding:
+    // at most three frames more.
+    assert_eq!(decode(&second.body), (RATE, 2, u64::from(RATE * 5)));
+    assert_within_padding(decode(&first.body).2, u64::from(RATE * 5));
+    // A 304 for the cached entry.
+    let etag = second.header("etag").unwrap().to_owned();
+    let again = s.get(
+        "/play/A/01%20one.wav?quality=medium",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(again.status, 304);
+    // The original is still there at quality=original.
+    let orig = s.get("/play/A/01%20one.wav?quality=original", &[]);
+    assert_eq!(orig.header("content-type"), Some("audio/wav"));
+}
+
+#[test]
+fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
+    let s = TestServer::start("", |root| {
+        write_wav(&root.join("long.wav"), RATE, 2, RATE * 120, 2);
+    });
+    let part = s.get(
+        "/play/long.wav?quality=high",
+        &[("Range", "bytes=3000000-3000999")],
+    );
+    assert_eq!(part.status, 206);
+    let cr = part.header("content-range").unwrap().to_owned();
+    assert!(cr.starts_with("bytes 3000000-3000999/"), "{cr}");
+    assert_eq!(part.body.len(), 1000);
+    wait_for("the transcode to be cached", || {
+        n(&stats(&s), "cached_files") == 1
+    });
+    let whole = s.get("/play/long.wav?quality=high", &[]);
+    let total: usize = cr.rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(whole.body.len(), total, "announced length = final length");
+    assert_eq!(&whole.body[3_000_000..3_001_000], &part.body[..]);
+    // Past the end: 416 with the predicted length.
+    let s2 = TestServer::start("", |root| {
+        write_wav(&root.join("b.wav"), RATE, 2, RATE * 2, 3);
+    });
+    let r = s2.get("/play/b.wav?quality=low", &[("Range", "bytes=99999999-")]);
+    assert_eq!(r.status, 416);
+    assert!(r.header("content-range").unwrap().starts_with("bytes */"));
+}
+
+#[test]
+fn concurrent_requests_for_one_missing_entry_make_one_transcode_and_identical_bodies() {
+    let s = Arc::new(TestServer::start("", |root| {
+        write_wav(&root.join("same.wav"), RATE, 2, RATE * 20, 4);
+    }));
+    let bodies: Vec<Vec<u8>> = (0..6)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || s.get("/play/same.wav?quality=medium", &[]))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| {
+            let r = h.join().unwrap();
+            assert_eq!(r.status, 200);
+            r.body
+        })
+        .collect();
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical bodies");
+    wait_for("the job to finish", || n(&stats(&s), "cached_files") == 1);
+    assert_eq!(n(&stats(&s), "transcodes_done"), 1);
+}
+
+#[test]
+fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
+    // Each 20 s track at 128 kbit/s is about 320 KB; 1 MiB holds three.
+    let s = TestServer::start("[cache]\nmax_size = \"1 MiB\"\n", |root| {
+        for i in 0..6 {
+            write_wav(&root.join(format!("t{i}.wav")), RATE, 2, RATE * 20, 10 + i);
+        }
+    });
+    let cache = s.outer.path().join("cache");
+    let budget = 1 << 20;
+    for i in 0..3 {
+        let r = s.get(&format!("/play/t{i}.wav?quality=low"), &[]);
+        assert_eq!(r.status, 200);
+        wait_for("cached", || n(&stats(&s), "cached_files") == i + 1);
+        assert!(
+            dir_bytes(&cache) <= budget,
+            "{} > {budget}",
+            dir_bytes(&cache)
+        );
+    }
+    // Play t0 again: now t1 is the least recently used.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(
+        s.get("/play/t0.wav?quality=low", &[])
+            .header("etag")
+            .is_some()
+    );
+    for i in 3..6 {
+        s.get(&format!("/play/t{i}.wav?quality=low"), &[]);
+        wait_for("done", || n(&stats(&s), "transcodes_done") == i + 1);
+        assert!(
+            dir_bytes(&cache) <= budget,
+            "{} > {budget}",
+            dir_bytes(&cache)
+        );
+        // While we are at it, the stats agree with the disk.
+        assert_eq!(n(&stats(&s), "cache_size_bytes"), dir_bytes(&cache));
+    }
+    let st = stats(&s);
+    assert!(n(&st, "evictions") >= 3, "{st}");
+    // t1 went first, before t0 (used again later).
+    let r = s.get("/play/t1.wav?quality=low", &[]);
+    assert!(r.header("etag").is_none(), "t1 was evicted");
+}
+
+#[test]
+fn concurrent_misses_through_a_small_budget_never_exceed_it() {
+    // 8 tracks of 15 s at 192 kbit/s (about 360 KB each) through 1 MiB.
+    let s = Arc::new(TestServer::start(
+        "[cache]\nmax_size = \"1 MiB\"\n",
+        |root| {
+            for i in 0..8 {
+                write_wav(&root.join(format!("c{i}.wav")), RATE, 2, RATE * 15, 20 + i);
+            }
+        },
+    ));
+    let cache = s.outer.path().join("cache");
+    let watcher = {
+        let cache = cache.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let h = std::thread::spawn(move || {
+            let mut max = 0;
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                max = max.max(dir_bytes(&cache));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            max
+        });
+        (stop, h)
+    };
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || s.get(&format!("/play/c{i}.wav?quality=medium"), &[]).status)
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    wait_for("all done", || {
+        let st = stats(&s);
+        n(&st, "transcodes_done") == 8 && n(&st, "transcodes_running") == 0
+    });
+    watcher.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    let max = watcher.1.join().unwrap();
+    assert!(max <= 1 << 20, "cache directory reached {max} bytes");
+}
+
+#[test]
+fn an_entry_larger_than_the_budget_streams_without_caching() {
+    // 50 s at 192 kbit/s is about 1.2 MB: more than the whole budget.
+    let s = TestServer::start("[cache]\nmax_size = \"1 MiB\"\n", |root| {
+        write_wav(&root.join("big.wav"), RATE, 2, RATE * 50, 5);
+    });
+    let r = s.get("/play/big.wav?quality=medium", &[]);
+    assert_eq!(r.status, 200);
+    let len: usize = r.header("content-length").unwrap().parse().unwrap();
+    assert_eq!(r.body.len(), len);
+    assert_eq!(decode(&r.body).0, RATE);
+    wait_for("done", || n(&stats(&s), "transcodes_done") == 1);
+    assert_eq!(n(&stats(&s), "cached_files"), 0);
+    assert_eq!(dir_bytes(&s.outer.path().join("cache")), 0);
+}
+
+#[test]
+fn leftover_part_files_are_removed_at_start_and_never_served() {
+    let outer_part = std::sync::Mutex::new(None);
+    let s = TestServer::start("", |root| {
+        write_wav(&root.join("x.wav"), RATE, 2, RATE, 6);
+        let cache = root.parent().unwrap().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        let part = cache.join(format!("{}.part", "ab".repeat(32)));
+        std::fs::write(&part, b"half an entry").unwrap();
+        *outer_part.lock().unwrap() = Some(part);
+    });
+    let part = outer_part.lock().unwrap().clone().unwrap();
+    assert!(!part.exists(), "leftover .part removed at start");
+    assert_eq!(s.get("/play/x.wav?quality=low", &[]).status, 200);
+}
+
+#[test]
+fn a_changed_source_is_transcoded_again() {
+    let s = TestServer::start("", |root| {
+        write_wav(&root.join("x.wav"), RATE, 2, RATE, 7);
+    });
+    let a = s.get("/play/x.wav?quality=low", &[]);
+    wait_for("cached", || n(&stats(&s), "cached_files") == 1);
+    write_wav(&s.root().join("x.wav"), RATE, 2, RATE * 2, 8);
+    let b = s.get("/play/x.wav?quality=low", &[]);
+    assert_ne!(a.body.len(), b.body.len());
+    assert_within_padding(decode(&b.body).2, u64::from(RATE * 2));
+    wait_for("both done", || n(&stats(&s), "transcodes_done") == 2);
+    assert_eq!(n(&stats(&s), "misses"), 2);
+}
+
+#[test]
+fn a_failed_transcode_serves_the_original_and_is_not_retried() {
+    let s = TestServer::start("", |root| {
+        std::fs::write(root.join("broken.flac"), vec![0x5a; 5000]).unwrap();
+    });
+    for _ in 0..3 {
+        let r = s.get("/play/broken.flac?quality=medium", &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, vec![0x5a; 5000], "the original");
+    }
+    let st = stats(&s);
+    assert_eq!(n(&st, "transcodes_failed"), 1, "{st}");
+    assert_eq!(n(&st, "cached_files"), 0);
+}
+
+#[test]
+fn non_audio_and_small_mp3_play_as_they_are() {
+    let s = TestServer::start("", |root| {
+        std::fs::write(root.join("notes.txt"), b"hello").unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flac16_44k.flac"),
+            root.join("x.flac"),
+        )
+        .unwrap();
+    });
+    let r = s.get("/play/notes.txt?quality=low", &[]);
+    assert_eq!(r.body, b"hello");
+    assert_eq!(n(&stats(&s), "misses"), 0, "no transcode tried");
+}
+
+#[test]
+fn admin_needs_the_token_when_one_is_set() {
+    let s = TestServer::start("[admin]\ntoken = \"0123456789abcdef\"\n", |_| {});
+    let r = s.get("/admin/cache/stats", &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    let r = s.get(
+        "/admin/cache/stats",
+        &[("Authorization", "Bearer wrong-token-xxxxx")],
+    );
+    assert_eq!(r.status, 401);
+    let r = s.get(
+        "/admin/cache/stats",
+        &[("Authorization", "Bearer 0123456789abcdef")],
+    );
+    assert_eq!(r.status, 200);
+    for key in [
+        "cache_size_bytes",
+        "cache_size_mb",
+        "cached_files",
+        "cache_dir",
+        "budget_bytes",
+        "hits",
+        "misses",
+        "hit_rate",
+        "evictions",
+        "transcodes_done",
+        "transcodes_failed",
+        "transcodes_running",
+        "queue_depth",
+        "workers",
+    ] {
+        assert!(r.json().get(key).is_some(), "{key} missing");
+    }
+}
+
+#[test]
+fn clear_deletes_entries_and_reports_what_it_freed() {
+    let s = TestServer::start("", |root| {
+        write_wav(&root.join("x.wav"), RATE, 2, RATE, 9);
+    });
+    s.get("/play/x.wav?quality=low", &[]);
+    wait_for("cached", || n(&stats(&s), "cached_files") == 1);
+    let size = n(&stats(&s), "cache_size_bytes");
+    let r = s.send("POST", "/admin/cache/clear?older_than_days=1", &[]);
+    assert_eq!(r.json()["deleted_files"], 0);
+    let r = s.send("POST", "/admin/cache/clear", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["deleted_files"], 1);
+    assert_eq!(n(&r.json(), "freed_bytes"), size);
+    assert_eq!(n(&stats(&s), "cached_files"), 0);
+    assert_eq!(s.get("/admin/cache/clear", &[]).status, 405);
+}
+
+#[test]
+fn worker_threads_run_at_the_configured_nice() {
+    let _s = TestServer::start("[transcode]\nworkers = 2\nnice = 7\n", |_| {});
+    // The workers set their nice as they start; give them a moment.
+    wait_for("two niced workers", || {
+        let mut niced = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if !comm.starts_with("transcode-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+            // Field 19 (nice) counting from 1, after the ")" that ends comm.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let nice: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
+            if nice == 7 {
+                niced += 1;
+            }
+        }
+        niced >= 2
+    });
+}
