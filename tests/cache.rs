@@ -394,3 +394,118 @@ fn worker_threads_run_at_the_configured_nice() {
         niced >= 2
     });
 }
+
+#[test]
+fn a_full_queue_answers_503_when_configured_so() {
+    let s = Arc::new(TestServer::start(
+        "[transcode]\nworkers = 1\nmax_queue = 1\non_busy = \"503\"\n",
+        |root| {
+            for i in 0..3 {
+                write_wav(&root.join(format!("q{i}.wav")), RATE, 2, RATE * 240, 30 + i);
+            }
+        },
+    ));
+    let get = |i: u32| {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || {
+            s.get(
+                &format!("/play/q{i}.wav?quality=low"),
+                &[("Range", "bytes=0-0")],
+            )
+            .status
+        })
+    };
+    let first = get(0);
+    wait_for("the worker to take the first job", || {
+        n(&stats(&s), "transcodes_running") == 1
+    });
+    let second = get(1);
+    wait_for("the second job to wait", || {
+        n(&stats(&s), "queue_depth") == 1
+    });
+    let third = s.get("/play/q2.wav?quality=low", &[]);
+    assert_eq!(third.status, 503);
+    assert!(third.header("retry-after").is_some());
+    assert_eq!(first.join().unwrap(), 206);
+    assert_eq!(second.join().unwrap(), 206);
+}
+
+#[test]
+fn interactive_jobs_run_before_background_ones() {
+    use tapedeck::cache::{Cache, Key, KeyParts};
+    use tapedeck::quality::Quality;
+    use tapedeck::transcode::Options;
+    use tapedeck::workers::{JobSpec, Priority, Settings, Workers};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&dir.path().join("cache"), 1 << 30).unwrap();
+    let workers = Workers::start(
+        cache,
+        Settings {
+            workers: 1,
+            nice: 0,
+            max_queue: 10,
+            retry_failed_after: std::time::Duration::from_secs(60),
+        },
+    )
+    .unwrap();
+    let spec = |name: &str, seconds: u32| {
+        let path = dir.path().join(name);
+        write_wav(&path, RATE, 2, RATE * seconds, seconds);
+        JobSpec {
+            key: Key::new(&KeyParts {
+                relative: name,
+                source_size: 0,
+                source_mtime_ns: 0,
+                quality: Quality::Low,
+                bitrate_kbps: 128,
+                encoder_quality: 3,
+                max_art_bytes: 0,
+            }),
+            input: path,
+            relative: name.to_owned(),
+            opts: Options {
+                bitrate_kbps: 128,
+                encoder_quality: 3,
+                max_art_bytes: 0,
+            },
+            cache: true,
+        }
+    };
+    // Occupy the only worker, then queue background jobs before an
+    // interactive one.
+    let blocker = workers
+        .request(spec("blocker.wav", 60), Priority::Interactive)
+        .unwrap();
+    wait_for("the blocker to start", || {
+        workers
+            .stats()
+            .running
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    });
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut waits = Vec::new();
+    for (name, priority) in [
+        ("bg1.wav", Priority::Background),
+        ("bg2.wav", Priority::Background),
+        ("fg.wav", Priority::Interactive),
+    ] {
+        let job = workers.request(spec(name, 2), priority).unwrap();
+        let order = Arc::clone(&order);
+        waits.push(std::thread::spawn(move || {
+            job.wait_done();
+            order.lock().unwrap().push(job.spec.relative.clone());
+        }));
+    }
+    blocker.wait_done();
+    for w in waits {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        order.lock().unwrap()[0],
+        "fg.wav",
+        "{:?}",
+        order.lock().unwrap()
+    );
+}
