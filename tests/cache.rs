@@ -401,7 +401,7 @@ fn a_full_queue_answers_503_when_configured_so() {
         "[transcode]\nworkers = 1\nmax_queue = 1\non_busy = \"503\"\n",
         |root| {
             for i in 0..3 {
-                write_wav(&root.join(format!("q{i}.wav")), RATE, 2, RATE * 240, 30 + i);
+                write_wav(&root.join(format!("q{i}.wav")), RATE, 2, RATE * 120, 30 + i);
             }
         },
     ));
