@@ -269,6 +269,9 @@ pub enum Refused {
 }
 
 struct Shared {
+    /// Set when the worker set is dropped: jobs in progress stop at their
+    /// next write and leave no `.part` behind.
+    stopping: std::sync::atomic::AtomicBool,
     cache: Arc<Cache>,
     jobs: Mutex<HashMap<Key, Arc<Job>>>,
     failed: Mutex<HashMap<Key, Instant>>,
@@ -297,6 +300,7 @@ impl Workers {
         let (interactive, interactive_rx) = crossbeam_channel::unbounded();
         let (background, background_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
+            stopping: std::sync::atomic::AtomicBool::new(false),
             cache,
             jobs: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
@@ -389,6 +393,13 @@ impl Workers {
     }
 }
 
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // The queues close with the senders; running jobs see the flag.
+        self.shared.stopping.store(true, Ordering::Relaxed);
+    }
+}
+
 fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiver<Arc<Job>>) {
     set_nice(shared.settings.nice);
     loop {
@@ -453,6 +464,7 @@ fn set_nice(nice: i32) {
 /// with the written length published to readers.
 struct JobWriter<'a> {
     job: &'a Job,
+    stopping: &'a std::sync::atomic::AtomicBool,
     file: File,
     pos: u64,
     written: u64,
@@ -475,6 +487,9 @@ impl JobWriter<'_> {
 
 impl Write for JobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the server is stopping"));
+        }
         let end = self.pos + buf.len() as u64;
         if self.pos < self.written {
             // A rewrite of published bytes: keep what readers have seen.
@@ -556,6 +571,7 @@ fn run(shared: &Shared, job: &Job) -> Outcome {
     };
     let mut w = JobWriter {
         job,
+        stopping: &shared.stopping,
         file,
         pos: 0,
         written: 0,

@@ -103,7 +103,8 @@ impl Resp {
 /// Sends `request` verbatim, reads until the server closes, parses one response.
 pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Long enough for a transcode under qemu in the aarch64 CI run.
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
     s.write_all(request).expect("send request");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read response");
@@ -188,9 +189,9 @@ pub fn write_wav(path: &Path, rate: u32, channels: u16, frames: u32, seed: u32) 
     std::fs::write(path, h).expect("write wav");
 }
 
-/// Polls `f` every 10 ms for up to 20 s until it returns true.
+/// Polls `f` every 10 ms for up to 90 s until it returns true.
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while !f() {
         assert!(
             std::time::Instant::now() < deadline,
