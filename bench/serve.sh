@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Serving benchmark (issue 4): tapedeck against nginx on the same cached MP3,
+# both on 127.0.0.1 in one run, plus time to first byte on a miss, peak RSS
+# idle and loaded, and start-up time with 10 000 cache entries.
+#
+# usage: bench/serve.sh [LIBRARY_DIR] [SECONDS]
+#   LIBRARY_DIR  a library from ../shared/library/make-library.sh (built into
+#                ./target/bench-music when absent)
+#   SECONDS      duration of each wrk run (default 10)
+#
+# Targets: >= 1 GB/s full-file; ranges >= 0.5x nginx's requests/s; TTFB on a
+# miss <= 100 ms; RSS <= 6 MB idle, <= 32 MB with 2 transcodes + 16 streams.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LIB=${1:-target/bench-music}
+SECS=${2:-10}
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx || ! need curl; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl >/dev/null
+fi
+[ -d "$LIB" ] || bash ../shared/library/make-library.sh "$LIB"
+cargo build --release -q
+BIN=$PWD/target/release/tapedeck
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# The music: the library's FLACs, plus one about 250 s long (6 MB at 192k).
+MUSIC=$WORK/music
+mkdir -p "$MUSIC"
+find "$LIB" -name '*.flac' -exec cp {} "$MUSIC/" \;
+ls "$MUSIC"/*.flac >/dev/null
+TRACK=$(for f in "$MUSIC"/*.flac; do
+  d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f")
+  awk -v d="$d" -v f="$f" 'BEGIN { x = d - 250; if (x < 0) x = -x; printf "%09.3f\t%s\n", x, f }'
+done | sort | head -n1 | cut -f2)
+NAME=$(basename "$TRACK")
+ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$NAME")
+
+PORT=18340
+start_tapedeck() { # start_tapedeck CACHE_DIR
+  "$BIN" --music "$MUSIC" --cache "$1" --listen 127.0.0.1:$PORT -q >"$WORK/tapedeck.log" 2>&1 &
+  TPID=$!
+  PIDS+=("$TPID")
+  until curl -sf "http://127.0.0.1:$PORT/api/version" >/dev/null; do sleep 0.005; done
+}
+stop_tapedeck() { kill "$TPID"; wait "$TPID" 2>/dev/null || true; }
+stats() { curl -sf "http://127.0.0.1:$PORT/admin/cache/stats"; }
+field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+rss_peak_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---- cached entry: tapedeck vs nginx --------------------------------------
+start_tapedeck "$WORK/cache"
+echo "== idle: peak RSS $(rss_peak_mb "$TPID") MB"
+URL="http://127.0.0.1:$PORT/play/$ENC?quality=medium"
+curl -sf -o /dev/null "$URL"
+until [ "$(stats | field cached_files)" = 1 ]; do sleep 0.05; done
+ENTRY=$(ls "$WORK"/cache/*.mp3)
+SIZE=$(stat -c %s "$ENTRY")
+mkdir -p "$WORK/www"
+cp "$ENTRY" "$WORK/www/track.mp3"
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server { listen 127.0.0.1:18341; root $WORK/www; }
+}
+CONF
+nginx -c "$WORK/nginx.conf"
+PIDS+=("$(cat "$WORK/nginx.pid")")
+NGINX="http://127.0.0.1:18341/track.mp3"
+
+cat >"$WORK/range.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  local s = math.random(0, $SIZE - 65536)
+  wrk.headers["Range"] = "bytes=" .. s .. "-" .. (s + 65535)
+  return wrk.format("GET")
+end
+LUA
+run_wrk() { # run_wrk URL [lua] -> "requests/s bytes/s"
+  local out
+  out=$(wrk -t2 -c16 -d"${SECS}s" ${2:+-s "$2"} "$1")
+  echo "$out" >>"$WORK/wrk.log"
+  echo "$out" | awk '/Requests\/sec/ { r = $2 } /Transfer\/sec/ { t = $2 } END { print r, t }'
+}
+to_mbs() { awk -v t="$1" 'BEGIN { u = substr(t, length(t) - 1); v = substr(t, 1, length(t) - 2) + 0;
+  if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%.0f", v }'; }
+echo "== $NAME -> cached MP3 of $SIZE bytes; wrk -t2 -c16 -d${SECS}s"
+read -r tf_rps tf_bw < <(run_wrk "$URL")
+read -r nf_rps nf_bw < <(run_wrk "$NGINX")
+read -r tr_rps _ < <(run_wrk "$URL" "$WORK/range.lua")
+read -r nr_rps _ < <(run_wrk "$NGINX" "$WORK/range.lua")
+printf '  full file : tapedeck %6s MB/s (%s req/s)   nginx %6s MB/s (%s req/s)   ratio %.2f\n' \
+  "$(to_mbs "$tf_bw")" "$tf_rps" "$(to_mbs "$nf_bw")" "$nf_rps" "$(echo "$tf_rps / $nf_rps" | bc -l)"
+printf '  64 KiB ranges: tapedeck %s req/s   nginx %s req/s   ratio %.2f\n' \
+  "$tr_rps" "$nr_rps" "$(echo "$tr_rps / $nr_rps" | bc -l)"
+
+# ---- time to first byte on a miss -----------------------------------------
+ttfb=()
+for _ in $(seq 10); do
+  curl -sf -X POST "http://127.0.0.1:$PORT/admin/cache/clear" >/dev/null
+  until [ "$(stats | field transcodes_running)" = 0 ]; do sleep 0.02; done
+  ttfb+=("$(curl -s -o /dev/null -w '%{time_starttransfer}' "$URL")")
+done
+printf '== time to first byte on a miss: median %.1f ms (10 runs)\n' \
+  "$(printf '%s\n' "${ttfb[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (a[5] + a[6]) / 2 * 1000 }')"
+
+# ---- loaded: 2 transcodes and 16 streaming clients ------------------------
+until [ "$(stats | field transcodes_running)" = 0 ]; do sleep 0.02; done
+curl -sf -X POST "http://127.0.0.1:$PORT/admin/cache/clear" >/dev/null
+mapfile -t two < <(ls "$MUSIC"/*.flac | head -n2)
+for i in $(seq 16); do
+  f=$(basename "${two[$((i % 2))]}")
+  curl -s -o /dev/null --limit-rate 200k \
+    "http://127.0.0.1:$PORT/play/$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$f")?quality=high" &
+done
+sleep 5
+echo "== 2 transcodes + 16 streams: $(stats | field transcodes_running) running, peak RSS $(rss_peak_mb "$TPID") MB"
+kill $(jobs -p | grep -v "$TPID") 2>/dev/null || true
+stop_tapedeck
+
+# ---- start-up with 10 000 entries -----------------------------------------
+mkdir -p "$WORK/big"
+python3 - "$WORK/big" <<'PY'
+import os, sys
+d = sys.argv[1]
+for i in range(10000):
+    with open(os.path.join(d, "%064x.mp3" % i), "wb") as f:
+        f.write(b"\0" * 1000)
+PY
+sync
+t0=$(date +%s%N)
+start_tapedeck "$WORK/big"
+t1=$(date +%s%N)
+echo "== start-up with 10 000 cache entries: $(( (t1 - t0) / 1000000 )) ms to the first answer"
+stop_tapedeck
