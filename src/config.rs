@@ -102,6 +102,8 @@ pub struct TranscodeConfig {
     /// How long a source whose transcode failed is served as the original
     /// before it is tried again.
     pub retry_failed_after: Duration,
+    /// Whether a transcode every listener has left runs to the end.
+    pub finish_abandoned: bool,
     pub bitrate_kbps: Bitrates,
 }
 
@@ -261,6 +263,7 @@ struct RawTranscode {
     max_queue: Option<Spanned<i64>>,
     on_busy: Option<Spanned<String>>,
     retry_failed_after_secs: Option<Spanned<i64>>,
+    finish_abandoned: Option<bool>,
     bitrate_kbps: RawBitrates,
 }
 
@@ -704,6 +707,7 @@ impl Config {
                     0..=86_400 * 30,
                     "seconds",
                 )?),
+                finish_abandoned: t.finish_abandoned.unwrap_or(true),
                 bitrate_kbps: Bitrates { high, medium, low },
             }
         };
@@ -809,6 +813,9 @@ on_busy = "original"
 # A file that failed to transcode is served as the original for this long
 # before it is tried again.
 retry_failed_after_secs = {DEFAULT_RETRY_FAILED_AFTER_SECS}
+# true = a transcode whose listeners all left runs to the end and is
+# cached; false = it stops 5 s after the last listener left.
+finish_abandoned = true
 
 [transcode.bitrate_kbps]
 # Constant bitrate of each quality level, in kbit/s (an MP3 bitrate:

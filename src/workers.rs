@@ -66,6 +66,9 @@ pub enum Outcome {
     Streamed,
     /// The transcode failed; the message names the file.
     Failed(String),
+    /// Stopped because every listener left (`finish_abandoned` off) or the
+    /// server is stopping; nothing is kept and nothing counts as failed.
+    Cancelled,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +88,10 @@ struct JobState {
     /// identical bytes whenever it reads.
     frozen: Option<(u64, Vec<u8>)>,
     outcome: Option<Outcome>,
+    /// Readers streaming the output now, and when the last one left.
+    readers: usize,
+    had_readers: bool,
+    last_reader_left: Option<Instant>,
 }
 
 /// One transcode, shared by every client waiting for it.
@@ -149,6 +156,10 @@ impl Job {
     /// `stall` for bytes not yet written. Only valid after
     /// [`Started::Streaming`].
     pub fn reader(self: &Arc<Self>, start: u64, end: Option<u64>, stall: Duration) -> JobReader {
+        self.publish(|st| {
+            st.readers += 1;
+            st.had_readers = true;
+        });
         JobReader {
             job: Arc::clone(self),
             pos: start,
@@ -171,6 +182,17 @@ pub struct JobReader {
     pos: u64,
     end: Option<u64>,
     stall: Duration,
+}
+
+impl Drop for JobReader {
+    fn drop(&mut self) {
+        self.job.publish(|st| {
+            st.readers = st.readers.saturating_sub(1);
+            if st.readers == 0 {
+                st.last_reader_left = Some(Instant::now());
+            }
+        });
+    }
 }
 
 impl Read for JobReader {
@@ -257,7 +279,18 @@ pub struct Settings {
     pub max_queue: usize,
     /// How long a failed source is not retried.
     pub retry_failed_after: Duration,
+    /// Whether a transcode every listener has left runs to the end (to
+    /// fill the cache) or stops once nobody has read it for
+    /// `abandon_grace`.
+    pub finish_abandoned: bool,
+    /// How long a transcode with no listener left keeps going before it is
+    /// stopped when `finish_abandoned` is off: a player that seeks closes
+    /// one request and opens the next.
+    pub abandon_grace: Duration,
 }
+
+/// The server's [`Settings::abandon_grace`].
+pub const ABANDON_GRACE: Duration = Duration::from_secs(5);
 
 /// Why a job was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -425,6 +458,7 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
                 lock(&shared.failed).insert(job.spec.key, Instant::now());
                 log::warn!("{e}");
             }
+            Outcome::Cancelled => {}
             _ => {
                 shared.stats.done.fetch_add(1, Ordering::Relaxed);
                 log::info!(
@@ -464,6 +498,10 @@ fn set_nice(nice: i32) {
 /// with the written length published to readers.
 struct JobWriter<'a> {
     job: &'a Job,
+    /// `None` when abandoned transcodes finish; else the grace period.
+    abandon_after: Option<Duration>,
+    /// Set when a write was refused because the job was cancelled.
+    cancelled: bool,
     stopping: &'a std::sync::atomic::AtomicBool,
     file: File,
     pos: u64,
@@ -488,7 +526,19 @@ impl JobWriter<'_> {
 impl Write for JobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.stopping.load(Ordering::Relaxed) {
+            self.cancelled = true;
             return Err(io::Error::other("the server is stopping"));
+        }
+        if let Some(grace) = self.abandon_after {
+            let st = self.job.lock();
+            if st.readers == 0
+                && st.had_readers
+                && st.last_reader_left.is_some_and(|t| t.elapsed() >= grace)
+            {
+                drop(st);
+                self.cancelled = true;
+                return Err(io::Error::other("every listener left"));
+            }
         }
         let end = self.pos + buf.len() as u64;
         if self.pos < self.written {
@@ -571,6 +621,8 @@ fn run(shared: &Shared, job: &Job) -> Outcome {
     };
     let mut w = JobWriter {
         job,
+        abandon_after: (!shared.settings.finish_abandoned).then_some(shared.settings.abandon_grace),
+        cancelled: false,
         stopping: &shared.stopping,
         file,
         pos: 0,
@@ -612,7 +664,12 @@ fn run(shared: &Shared, job: &Job) -> Outcome {
             if let Some(part) = w.part.take() {
                 let _ = fs::remove_file(part);
             }
-            Outcome::Failed(e.to_string())
+            if w.cancelled {
+                log::info!("stopped transcoding {:?}: {e}", spec.relative);
+                Outcome::Cancelled
+            } else {
+                Outcome::Failed(e.to_string())
+            }
         }
     }
 }

@@ -446,6 +446,8 @@ fn interactive_jobs_run_before_background_ones() {
             nice: 0,
             max_queue: 10,
             retry_failed_after: std::time::Duration::from_secs(60),
+            finish_abandoned: true,
+            abandon_grace: std::time::Duration::ZERO,
         },
     )
     .unwrap();
@@ -508,4 +510,72 @@ fn interactive_jobs_run_before_background_ones() {
         "{:?}",
         order.lock().unwrap()
     );
+}
+
+#[test]
+fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
+    use std::io::Read;
+    use tapedeck::cache::{Cache, Key, KeyParts};
+    use tapedeck::quality::Quality;
+    use tapedeck::transcode::Options;
+    use tapedeck::workers::{JobSpec, Outcome, Priority, Settings, Started, Workers};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let cache = Cache::open(&cache_dir, 1 << 30).unwrap();
+    let workers = Workers::start(
+        cache,
+        Settings {
+            workers: 1,
+            nice: 0,
+            max_queue: 10,
+            retry_failed_after: std::time::Duration::from_secs(60),
+            finish_abandoned: false,
+            abandon_grace: std::time::Duration::ZERO,
+        },
+    )
+    .unwrap();
+    let input = dir.path().join("long.wav");
+    write_wav(&input, RATE, 2, RATE * 120, 40);
+    let job = workers
+        .request(
+            JobSpec {
+                key: Key::new(&KeyParts {
+                    relative: "long.wav",
+                    source_size: 1,
+                    source_mtime_ns: 1,
+                    quality: Quality::High,
+                    bitrate_kbps: 256,
+                    encoder_quality: 3,
+                    max_art_bytes: 0,
+                }),
+                input,
+                relative: "long.wav".into(),
+                opts: Options {
+                    bitrate_kbps: 256,
+                    encoder_quality: 3,
+                    max_art_bytes: 0,
+                },
+                cache: true,
+            },
+            Priority::Interactive,
+        )
+        .unwrap();
+    let Some(Started::Streaming { .. }) = job.wait_started(std::time::Duration::from_secs(60))
+    else {
+        panic!("the job did not start streaming");
+    };
+    let mut reader = job.reader(0, Some(10), std::time::Duration::from_secs(60));
+    let mut head = [0u8; 10];
+    reader.read_exact(&mut head).unwrap();
+    drop(reader);
+    assert_eq!(job.wait_done(), Outcome::Cancelled);
+    assert_eq!(
+        workers
+            .stats()
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(dir_bytes(&cache_dir), 0, "no .part and no entry left");
 }

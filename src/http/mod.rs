@@ -61,6 +61,8 @@ impl App {
                     nice: config.transcode.nice,
                     max_queue: config.transcode.max_queue,
                     retry_failed_after: config.transcode.retry_failed_after,
+                    finish_abandoned: config.transcode.finish_abandoned,
+                    abandon_grace: crate::workers::ABANDON_GRACE,
                 },
             )?),
             Err(e) => {
