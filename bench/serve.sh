@@ -39,8 +39,11 @@ NAME=$(basename "$TRACK")
 ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$NAME")
 
 PORT=18340
+# Two workers, so the loaded figure below has two transcodes running.
+printf '[transcode]\nworkers = 2\n' >"$WORK/tapedeck.toml"
 start_tapedeck() { # start_tapedeck CACHE_DIR
-  "$BIN" --music "$MUSIC" --cache "$1" --listen 127.0.0.1:$PORT -q >"$WORK/tapedeck.log" 2>&1 &
+  "$BIN" --config "$WORK/tapedeck.toml" --music "$MUSIC" --cache "$1" \
+    --listen 127.0.0.1:$PORT -q >"$WORK/tapedeck.log" 2>&1 &
   TPID=$!
   PIDS+=("$TPID")
   until curl -sf "http://127.0.0.1:$PORT/api/version" >/dev/null; do sleep 0.005; done
