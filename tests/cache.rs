@@ -8,6 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{TestServer, wait_for, write_wav};
+use tapedeck::cache::{Cache, Key, KeyParts};
+use tapedeck::quality::Quality;
+use tapedeck::transcode::Options;
+use tapedeck::workers::{JobSpec, Priority, Settings, Workers};
 
 const RATE: u32 = 44_100;
 
@@ -430,49 +434,56 @@ fn a_full_queue_answers_503_when_configured_so() {
     assert_eq!(second.join().unwrap(), 206);
 }
 
-#[test]
-fn interactive_jobs_run_before_background_ones() {
-    use tapedeck::cache::{Cache, Key, KeyParts};
-    use tapedeck::quality::Quality;
-    use tapedeck::transcode::Options;
-    use tapedeck::workers::{JobSpec, Priority, Settings, Workers};
-
-    let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(&dir.path().join("cache"), 1 << 30).unwrap();
-    let workers = Workers::start(
+/// A worker set of one thread over `<dir>/cache`, with no grace for
+/// abandoned jobs.
+fn one_worker(dir: &Path, finish_abandoned: bool) -> Workers {
+    let cache = Cache::open(&dir.join("cache"), 1 << 30).unwrap();
+    Workers::start(
         cache,
         Settings {
             workers: 1,
             nice: 0,
             max_queue: 10,
             retry_failed_after: std::time::Duration::from_secs(60),
-            finish_abandoned: true,
+            finish_abandoned,
             abandon_grace: std::time::Duration::ZERO,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A low-quality job for the WAV at `path`, keyed by `name`.
+fn job_spec(path: &Path, name: &str) -> JobSpec {
+    let opts = Options {
+        bitrate_kbps: 128,
+        encoder_quality: 3,
+        max_art_bytes: 0,
+    };
+    JobSpec {
+        key: Key::new(&KeyParts {
+            relative: name,
+            source_size: 0,
+            source_mtime_ns: 0,
+            quality: Quality::Low,
+            bitrate_kbps: opts.bitrate_kbps,
+            encoder_quality: opts.encoder_quality,
+            max_art_bytes: opts.max_art_bytes,
+        }),
+        input: path.to_owned(),
+        relative: name.to_owned(),
+        opts,
+        cache: true,
+    }
+}
+
+#[test]
+fn interactive_jobs_run_before_background_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let workers = one_worker(dir.path(), true);
     let spec = |name: &str, seconds: u32| {
         let path = dir.path().join(name);
         write_wav(&path, RATE, 2, RATE * seconds, seconds);
-        JobSpec {
-            key: Key::new(&KeyParts {
-                relative: name,
-                source_size: 0,
-                source_mtime_ns: 0,
-                quality: Quality::Low,
-                bitrate_kbps: 128,
-                encoder_quality: 3,
-                max_art_bytes: 0,
-            }),
-            input: path,
-            relative: name.to_owned(),
-            opts: Options {
-                bitrate_kbps: 128,
-                encoder_quality: 3,
-                max_art_bytes: 0,
-            },
-            cache: true,
-        }
+        job_spec(&path, name)
     };
     // Occupy the only worker, then queue background jobs before an
     // interactive one.
@@ -515,51 +526,14 @@ fn interactive_jobs_run_before_background_ones() {
 #[test]
 fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
     use std::io::Read;
-    use tapedeck::cache::{Cache, Key, KeyParts};
-    use tapedeck::quality::Quality;
-    use tapedeck::transcode::Options;
-    use tapedeck::workers::{JobSpec, Outcome, Priority, Settings, Started, Workers};
+    use tapedeck::workers::{Outcome, Started};
 
     let dir = tempfile::tempdir().unwrap();
-    let cache_dir = dir.path().join("cache");
-    let cache = Cache::open(&cache_dir, 1 << 30).unwrap();
-    let workers = Workers::start(
-        cache,
-        Settings {
-            workers: 1,
-            nice: 0,
-            max_queue: 10,
-            retry_failed_after: std::time::Duration::from_secs(60),
-            finish_abandoned: false,
-            abandon_grace: std::time::Duration::ZERO,
-        },
-    )
-    .unwrap();
+    let workers = one_worker(dir.path(), false);
     let input = dir.path().join("long.wav");
     write_wav(&input, RATE, 2, RATE * 120, 40);
     let job = workers
-        .request(
-            JobSpec {
-                key: Key::new(&KeyParts {
-                    relative: "long.wav",
-                    source_size: 1,
-                    source_mtime_ns: 1,
-                    quality: Quality::High,
-                    bitrate_kbps: 256,
-                    encoder_quality: 3,
-                    max_art_bytes: 0,
-                }),
-                input,
-                relative: "long.wav".into(),
-                opts: Options {
-                    bitrate_kbps: 256,
-                    encoder_quality: 3,
-                    max_art_bytes: 0,
-                },
-                cache: true,
-            },
-            Priority::Interactive,
-        )
+        .request(job_spec(&input, "long.wav"), Priority::Interactive)
         .unwrap();
     let Some(Started::Streaming { .. }) = job.wait_started(std::time::Duration::from_secs(60))
     else {
@@ -577,5 +551,9 @@ fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
             .load(std::sync::atomic::Ordering::Relaxed),
         0
     );
-    assert_eq!(dir_bytes(&cache_dir), 0, "no .part and no entry left");
+    assert_eq!(
+        dir_bytes(&dir.path().join("cache")),
+        0,
+        "no .part and no entry left"
+    );
 }
