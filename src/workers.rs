@@ -86,7 +86,7 @@ struct JobState {
     /// Bytes as first written at an offset the encoder later rewrote (the
     /// Info tag frame): readers see these, so every streaming client gets
     /// identical bytes whenever it reads.
-    frozen: Option<(u64, Vec<u8>)>,
+    frozen: Option<(u64, Arc<[u8]>)>,
     outcome: Option<Outcome>,
     /// Readers streaming the output now, and when the last one left.
     readers: usize,
@@ -201,7 +201,7 @@ impl Read for JobReader {
             return Ok(0);
         }
         let deadline = Instant::now() + self.stall;
-        let (file, available) = {
+        let (file, available, frozen) = {
             let mut st = self.job.lock();
             loop {
                 if st.written > self.pos {
@@ -231,9 +231,8 @@ impl Read for JobReader {
             let Some(file) = st.file.clone() else {
                 return Err(io::Error::other("transcode output missing"));
             };
-            (file, (st.written, st.frozen.clone()))
+            (file, st.written, st.frozen.clone())
         };
-        let (available, frozen) = available;
         let mut want = (available - self.pos).min(buf.len() as u64);
         if let Some(end) = self.end {
             want = want.min(end - self.pos);
@@ -547,7 +546,7 @@ impl Write for JobWriter<'_> {
             let mut old = vec![0u8; keep];
             self.file.read_exact_at(&mut old, self.pos)?;
             let at = self.pos;
-            self.job.publish(|st| st.frozen = Some((at, old)));
+            self.job.publish(|st| st.frozen = Some((at, old.into())));
         }
         if let Some(r) = &mut self.reservation
             && end > r.bytes()

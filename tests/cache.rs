@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{TestServer, wait_for, write_wav};
+use common::{TestServer, decode_file, wait_for, write_wav};
 use tapedeck::cache::{Cache, Key, KeyParts};
 use tapedeck::quality::Quality;
 use tapedeck::transcode::Options;
@@ -36,15 +36,7 @@ fn decode(bytes: &[u8]) -> (u32, usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.mp3");
     std::fs::write(&p, bytes).unwrap();
-    let mut d = tapedeck::transcode::open(&p, "x.mp3").unwrap();
-    let (mut rate, mut ch, mut frames) = (0, 0, 0u64);
-    while let Some(pkt) = d.format.next_packet().unwrap() {
-        let b = d.decoder.decode(&pkt).unwrap();
-        rate = b.spec().rate();
-        ch = b.spec().channels().count();
-        frames += b.frames() as u64;
-    }
-    (rate, ch, frames)
+    decode_file(&p)
 }
 
 fn assert_within_padding(decoded: u64, source: u64) {

@@ -6,12 +6,15 @@
 //! constant. Properties are asserted, never bytes: LAME's output differs
 //! between x86 and ARM.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use common::decode_file;
 use tapedeck::transcode::tags::CoverSource;
-use tapedeck::transcode::{Options, Report, TranscodeError, open, prepare, transcode};
+use tapedeck::transcode::{Options, Report, TranscodeError, prepare, transcode};
 
 const MEDIUM: Options = Options {
     bitrate_kbps: 192,
@@ -135,20 +138,6 @@ fn write_aiff(path: &Path, aifc: bool, bits: u16, rate: u32, frames: u32) {
     fs::write(path, out).unwrap();
 }
 
-/// Decodes a file with symphonia: (sample rate, channels, frames). For an
-/// MP3 with an Info tag this is the gapless length.
-fn decode(path: &Path) -> (u32, usize, u64) {
-    let mut d = open(path, "decode").unwrap();
-    let (mut rate, mut channels, mut frames) = (0, 0, 0u64);
-    while let Some(p) = d.format.next_packet().unwrap() {
-        let buf = d.decoder.decode(&p).unwrap();
-        rate = buf.spec().rate();
-        channels = buf.spec().channels().count();
-        frames += buf.frames() as u64;
-    }
-    (rate, channels, frames)
-}
-
 /// What the MPEG frame headers of an MP3 say (ISO 11172-3 §2.4.2.3).
 #[derive(Debug)]
 struct Frames {
@@ -235,7 +224,7 @@ fn run(input: &Path, opts: &Options) -> Outcome {
     assert_eq!(report.bytes, bytes.len() as u64);
     Outcome {
         report,
-        decoded: decode(&out_path),
+        decoded: decode_file(&out_path),
         frames: walk_frames(&bytes),
         bytes,
         _dir: dir,
@@ -247,7 +236,7 @@ fn run(input: &Path, opts: &Options) -> Outcome {
 /// output rate and channels, and a gapless length equal to the source's
 /// (scaled by the rate change) to the frame.
 fn check(input: &Path, out_rate: u32, out_channels: usize) -> Outcome {
-    let (src_rate, src_channels, src_frames) = decode(input);
+    let (src_rate, src_channels, src_frames) = decode_file(input);
     let predicted = prepare(input, "x", &MEDIUM).unwrap().predicted_bytes;
     let o = run(input, &MEDIUM);
     assert_eq!(
@@ -493,7 +482,7 @@ fn truncated_flac_encodes_what_is_there() {
     let cut = dir.path().join("cut.flac");
     fs::write(&cut, &whole[..whole.len() * 6 / 10]).unwrap();
     let o = run(&cut, &MEDIUM);
-    let (_, _, full_frames) = decode(&fixture("flac16_44k.flac"));
+    let (_, _, full_frames) = decode_file(&fixture("flac16_44k.flac"));
     assert!(o.report.truncated, "{:?}", o.report);
     assert!(
         o.report.frames >= 4096 && o.report.frames < full_frames,

@@ -44,11 +44,7 @@ pub fn serve<'a>(
 ) -> Option<Reply> {
     let workers = app.workers.as_ref()?;
     let bitrate_kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
-    if !benefits(file, bitrate_kbps) {
-        debug!(
-            "{}: {quality} would not be smaller; serving the original",
-            file.relative
-        );
+    if !transcodable(file) {
         return None;
     }
     let opts = Options {
@@ -72,6 +68,15 @@ pub fn serve<'a>(
     {
         info!("cache hit {} {quality}", file.relative);
         return Some(serve_entry(header, entry, &disposition));
+    }
+    // An entry exists only for files worth transcoding, so the MP3 probe
+    // is needed on a miss alone.
+    if !mp3_worth_reencoding(file, bitrate_kbps) {
+        debug!(
+            "{}: {quality} would not be smaller; serving the original",
+            file.relative
+        );
+        return None;
     }
     info!("cache miss {} {quality}", file.relative);
     let spec = JobSpec {
@@ -188,20 +193,23 @@ fn serve_entry<'a>(
     }
 }
 
-/// Whether transcoding `file` to `bitrate_kbps` gives something smaller
-/// or more playable: lossless and other formats yes; an MP3 only when its
-/// average bitrate is well above the level.
-fn benefits(file: &LibraryFile, bitrate_kbps: u32) -> bool {
-    let ext = file
-        .path
+fn extension(file: &LibraryFile) -> String {
+    file.path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !TRANSCODABLE.contains(&ext.as_str()) {
-        return false;
-    }
-    if ext != "mp3" {
+        .unwrap_or_default()
+}
+
+/// Whether `file` has an extension the transcoder is tried on.
+fn transcodable(file: &LibraryFile) -> bool {
+    TRANSCODABLE.contains(&extension(file).as_str())
+}
+
+/// False for an MP3 whose average bitrate is not well above
+/// `bitrate_kbps` (re-encoding it gains nothing); true for anything else.
+fn mp3_worth_reencoding(file: &LibraryFile, bitrate_kbps: u32) -> bool {
+    if extension(file) != "mp3" {
         return true;
     }
     let Ok(d) = crate::transcode::open(&file.path, &file.relative) else {

@@ -200,3 +200,17 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Decodes an audio file with symphonia: (sample rate in Hz, channels,
+/// frames). For an MP3 with a LAME Info tag this is the gapless length.
+pub fn decode_file(path: &Path) -> (u32, usize, u64) {
+    let mut d = tapedeck::transcode::open(path, "decode").expect("decodable");
+    let (mut rate, mut channels, mut frames) = (0, 0, 0u64);
+    while let Some(p) = d.format.next_packet().expect("packet") {
+        let buf = d.decoder.decode(&p).expect("decode");
+        rate = buf.spec().rate();
+        channels = buf.spec().channels().count();
+        frames += buf.frames() as u64;
+    }
+    (rate, channels, frames)
+}
