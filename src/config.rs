@@ -35,6 +35,7 @@ const DEFAULT_NICE: i64 = 10;
 const DEFAULT_ENCODER_QUALITY: i64 = 3;
 const DEFAULT_MAX_ART_SIZE: &str = "1 MiB";
 const DEFAULT_MAX_QUEUE: i64 = 8;
+const DEFAULT_METADATA_CACHE_ENTRIES: i64 = 20_000;
 const DEFAULT_RETRY_FAILED_AFTER_SECS: i64 = 600;
 const DEFAULT_BITRATE_HIGH_KBPS: i64 = 256;
 const DEFAULT_BITRATE_MEDIUM_KBPS: i64 = 192;
@@ -70,6 +71,8 @@ pub struct LibraryConfig {
     pub root: PathBuf,
     /// Whether symlinks inside the root are followed (never out of it).
     pub follow_symlinks: bool,
+    /// Tracks whose tags are kept in memory (least recently used dropped).
+    pub metadata_cache_entries: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +245,7 @@ struct RawServer {
 struct RawLibrary {
     root: Option<Spanned<String>>,
     follow_symlinks: Option<bool>,
+    metadata_cache_entries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -732,6 +736,15 @@ impl Config {
         // Checked last: a typo elsewhere in the file is reported before a
         // directory missing on this machine.
         let library = {
+            let metadata_cache_entries = in_range(
+                src.take(
+                    raw.library.metadata_cache_entries,
+                    DEFAULT_METADATA_CACHE_ENTRIES,
+                ),
+                "library.metadata_cache_entries",
+                0..=10_000_000,
+                "tracks",
+            )?;
             let (root, origin) = match &overrides.music {
                 Some(dir) => (dir.clone(), Origin::Flag("--music")),
                 None => match raw.library.root {
@@ -742,6 +755,7 @@ impl Config {
             LibraryConfig {
                 root: check_music_root(root, origin)?,
                 follow_symlinks: raw.library.follow_symlinks.unwrap_or(true),
+                metadata_cache_entries,
             }
         };
 
@@ -781,6 +795,10 @@ root = "{root}"
 # Follow symlinks inside the root (a symlink leading out of it is refused
 # either way). false = refuse every symlink.
 follow_symlinks = true
+# Tracks whose tags (title, artist, album, duration...) are kept in memory so
+# browsing and search read each file once; about 300 bytes each. Make it at
+# least the number of tracks you have, or search re-reads the overflow.
+metadata_cache_entries = {DEFAULT_METADATA_CACHE_ENTRIES}
 
 [cache]
 # Where transcoded MP3s are kept. Only file names derived from a hash go here.

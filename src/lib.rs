@@ -5,6 +5,7 @@
 //! [`http`] uses [`library`] and [`config`]; nothing below `http` knows HTTP.
 
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod http;
 pub mod library;

@@ -82,35 +82,7 @@ impl Library {
     /// [`ResolveError::Io`] when the file exists but cannot be opened.
     pub fn resolve(&self, url_path: &str) -> Result<LibraryFile, ResolveError> {
         let relative = decode_relative(url_path)?;
-        let mut candidate = self.root.clone();
-        for segment in relative.split('/') {
-            candidate.push(segment);
-            if !self.follow_symlinks {
-                match std::fs::symlink_metadata(&candidate) {
-                    Ok(m) if m.file_type().is_symlink() => {
-                        return Err(ResolveError::Rejected(
-                            "symlink while follow_symlinks = false",
-                        ));
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Err(not_found_or_io(&relative, e)),
-                }
-            }
-        }
-        let canonical =
-            std::fs::canonicalize(&candidate).map_err(|e| not_found_or_io(&relative, e))?;
-        let inside = canonical
-            .strip_prefix(&self.root)
-            .map_err(|_| ResolveError::Rejected("resolves outside the music root"))?;
-        // A symlink inside the root may still lead into a dot-directory.
-        if inside.components().any(|c| match c {
-            Component::Normal(name) => name.as_encoded_bytes().starts_with(b"."),
-            _ => true,
-        }) {
-            return Err(ResolveError::Rejected(
-                "resolves into a hidden file or directory",
-            ));
-        }
+        let canonical = self.locate(&relative)?;
         let file = File::open(&canonical).map_err(|e| not_found_or_io(&relative, e))?;
         let metadata = file.metadata().map_err(|err| ResolveError::Io {
             relative: relative.clone(),
@@ -126,6 +98,144 @@ impl Library {
             metadata,
         })
     }
+
+    /// Like [`Library::resolve`] for a directory: `""` is the root.
+    ///
+    /// Errors: as for [`Library::resolve`]; a file gives
+    /// [`ResolveError::NotFound`].
+    pub fn resolve_dir(&self, url_path: &str) -> Result<LibraryDir, ResolveError> {
+        let url_path = url_path.trim_end_matches('/');
+        if url_path.is_empty() {
+            return Ok(LibraryDir {
+                relative: String::new(),
+                path: self.root.clone(),
+            });
+        }
+        let relative = decode_relative(url_path)?;
+        let canonical = self.locate(&relative)?;
+        match std::fs::metadata(&canonical) {
+            Ok(m) if m.is_dir() => Ok(LibraryDir {
+                relative,
+                path: canonical,
+            }),
+            Ok(_) => Err(ResolveError::NotFound),
+            Err(e) => Err(not_found_or_io(&relative, e)),
+        }
+    }
+
+    /// The visible entries of `dir`: no dotfiles, no names that are not
+    /// UTF-8 (a URL path could not name them), no symlinks when
+    /// `follow_symlinks` is off, and no symlink leading outside the root or
+    /// into a hidden directory. Unsorted.
+    ///
+    /// Errors: reading the directory itself fails.
+    pub fn entries(&self, dir: &LibraryDir) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir.path)? {
+            let Ok(entry) = entry else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') || name.contains('\\') || name.chars().any(char::is_control)
+            {
+                continue;
+            }
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let relative = if dir.relative.is_empty() {
+                name.clone()
+            } else {
+                format!("{}/{name}", dir.relative)
+            };
+            let path = if file_type.is_symlink() {
+                if !self.follow_symlinks {
+                    continue;
+                }
+                match self.locate(&relative) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                }
+            } else {
+                entry.path()
+            };
+            let Ok(metadata) = (if file_type.is_symlink() {
+                std::fs::metadata(&path)
+            } else {
+                entry.metadata()
+            }) else {
+                continue;
+            };
+            if !(metadata.is_dir() || metadata.is_file()) {
+                continue;
+            }
+            out.push(DirEntry {
+                name,
+                relative,
+                path,
+                metadata,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The canonical path of `relative` (already decoded and checked by
+    /// [`decode_relative`]), refusing symlinks when they are off and
+    /// anything that resolves outside the root or into a hidden name.
+    fn locate(&self, relative: &str) -> Result<PathBuf, ResolveError> {
+        let mut candidate = self.root.clone();
+        for segment in relative.split('/') {
+            candidate.push(segment);
+            if !self.follow_symlinks {
+                match std::fs::symlink_metadata(&candidate) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(ResolveError::Rejected(
+                            "symlink while follow_symlinks = false",
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(not_found_or_io(relative, e)),
+                }
+            }
+        }
+        let canonical =
+            std::fs::canonicalize(&candidate).map_err(|e| not_found_or_io(relative, e))?;
+        let inside = canonical
+            .strip_prefix(&self.root)
+            .map_err(|_| ResolveError::Rejected("resolves outside the music root"))?;
+        // A symlink inside the root may still lead into a dot-directory.
+        if inside.components().any(|c| match c {
+            Component::Normal(name) => name.as_encoded_bytes().starts_with(b"."),
+            _ => true,
+        }) {
+            return Err(ResolveError::Rejected(
+                "resolves into a hidden file or directory",
+            ));
+        }
+        Ok(canonical)
+    }
+}
+
+/// A directory inside the library.
+#[derive(Debug, Clone)]
+pub struct LibraryDir {
+    /// Path relative to the root, `/`-separated; `""` for the root.
+    pub relative: String,
+    /// Absolute canonical path on disk. Never sent to a client.
+    pub path: PathBuf,
+}
+
+/// One visible entry of a library directory (see [`Library::entries`]).
+#[derive(Debug)]
+pub struct DirEntry {
+    /// The file name.
+    pub name: String,
+    /// Path relative to the root, `/`-separated.
+    pub relative: String,
+    /// Absolute path on disk (canonical for a followed symlink).
+    pub path: PathBuf,
+    /// The metadata of what the entry leads to (a file or a directory).
+    pub metadata: Metadata,
 }
 
 fn not_found_or_io(relative: &str, err: io::Error) -> ResolveError {

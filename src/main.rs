@@ -112,9 +112,23 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     })?;
     let root = config.library.root.clone();
     let listen = config.server.listen;
-    let server = Server::start(App::new(config)?)
+    let nice = config.transcode.nice;
+    let app = App::new(config)?;
+    let catalog = std::sync::Arc::clone(&app.catalog);
+    let server = Server::start(app)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
     let addr = server.addr();
+    // Tags are read ahead, quietly, so the first search is as fast as the
+    // next; browsing works meanwhile (it reads what it needs).
+    if let Err(e) = std::thread::Builder::new()
+        .name("library-scan".into())
+        .spawn(move || {
+            tapedeck::workers::set_nice(nice);
+            catalog.scan();
+        })
+    {
+        log::warn!("cannot start the library scan: {e}");
+    }
     info!(
         "tapedeck {} (LAME {}) serving {} on http://{addr}/",
         env!("CARGO_PKG_VERSION"),

@@ -478,8 +478,9 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
     }
 }
 
-/// Lowers the calling thread's priority (Linux: per-thread nice).
-fn set_nice(nice: i32) {
+/// Lowers the calling thread's priority (Linux: per-thread nice); logs
+/// a warning when the kernel refuses.
+pub fn set_nice(nice: i32) {
     // SAFETY: gettid and setpriority have no memory-safety preconditions.
     let rc = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
@@ -487,7 +488,8 @@ fn set_nice(nice: i32) {
     };
     if rc != 0 {
         log::warn!(
-            "transcode worker: cannot set nice {nice}: {}",
+            "{}: cannot set nice {nice}: {}",
+            std::thread::current().name().unwrap_or("thread"),
             io::Error::last_os_error()
         );
     }

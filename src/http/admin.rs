@@ -24,6 +24,8 @@ pub fn handle(app: &App, req: &Request, target: &Target) -> Reply {
         (Method::Get | Method::Head, "/admin/cache/stats") => {
             let c = workers.cache().stats();
             let s = workers.stats();
+            let m = app.catalog.stats();
+            let m_lookups = m.hits + m.misses;
             let lookups = c.hits + c.misses;
             Reply::json(
                 200,
@@ -43,6 +45,13 @@ pub fn handle(app: &App, req: &Request, target: &Target) -> Reply {
                     "transcodes_running": s.running.load(Ordering::Relaxed),
                     "queue_depth": workers.queue_depth(),
                     "workers": workers.count(),
+                    "metadata": {
+                        "entries": m.entries,
+                        "capacity": m.capacity,
+                        "hits": m.hits,
+                        "misses": m.misses,
+                        "hit_rate": if m_lookups == 0 { 0.0 } else { m.hits as f64 / m_lookups as f64 },
+                    },
                 }),
             )
         }

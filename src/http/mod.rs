@@ -12,6 +12,8 @@
 //! held back by Nagle's algorithm.
 
 pub mod admin;
+pub mod api;
+pub mod assets;
 pub mod conditional;
 pub mod files;
 pub mod range;
@@ -33,6 +35,7 @@ use percent_encoding::percent_decode_str;
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::cache::Cache;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::library::Library;
 use crate::workers::{Settings, Workers};
@@ -42,6 +45,8 @@ use reply::Reply;
 pub struct App {
     pub config: Config,
     pub library: Library,
+    /// Tags and listings for the browse and search API.
+    pub catalog: Arc<Catalog>,
     /// The transcoding workers and their cache; `None` when the cache
     /// directory cannot be used (every level then plays the original).
     pub workers: Option<Workers>,
@@ -73,9 +78,14 @@ impl App {
                 None
             }
         };
+        let catalog = Arc::new(Catalog::new(
+            library.clone(),
+            config.library.metadata_cache_entries,
+        ));
         Ok(App {
             config,
             library,
+            catalog,
             workers,
         })
     }

@@ -9,7 +9,8 @@ use tiny_http::{Method, Request};
 
 use super::App;
 use super::files;
-use super::reply::{Body, Reply};
+use super::{api, assets};
+use super::reply::Reply;
 use super::transcoded;
 use crate::library::ResolveError;
 use crate::quality::Quality;
@@ -67,8 +68,23 @@ pub fn handle(app: &App, req: &Request) -> Reply {
     if target.path.starts_with("/admin/") {
         return super::admin::handle(app, req, &target);
     }
+    if let Some(rest) = target
+        .path
+        .strip_prefix("/api/browse/")
+        .or_else(|| (target.path == "/api/browse").then_some(""))
+    {
+        return only_get_or_head(req).unwrap_or_else(|| api::browse(app, rest));
+    }
+    if let Some(rest) = target.path.strip_prefix("/api/cover/") {
+        return only_get_or_head(req)
+            .unwrap_or_else(|| api::cover(app, |name| header(req, name), rest, &target));
+    }
+    if let Some(asset) = assets::find(target.path) {
+        return only_get_or_head(req)
+            .unwrap_or_else(|| assets::serve(asset, |name| header(req, name)));
+    }
     match target.path {
-        "/" => only_get_or_head(req).unwrap_or_else(index),
+        "/api/search" => only_get_or_head(req).unwrap_or_else(|| api::search(app, &target)),
         "/api/version" => only_get_or_head(req).unwrap_or_else(|| {
             Reply::json(
                 200,
@@ -136,23 +152,6 @@ fn play(app: &App, req: &Request, rest: &str, target: &Target) -> Reply {
     // A file from the library must never run as a page on our origin.
     .header("Content-Security-Policy", "sandbox")
     .header("X-Content-Type-Options", "nosniff")
-}
-
-/// `/`: a small page until the phone player arrives.
-fn index() -> Reply {
-    const PAGE: &str = concat!(
-        "<!doctype html><html lang=en><meta charset=utf-8>",
-        "<meta name=viewport content=\"width=device-width,initial-scale=1\">",
-        "<title>tapedeck</title>",
-        "<body style=\"font-family:system-ui,sans-serif;max-width:36em;margin:2em auto;padding:0 1em\">",
-        "<h1>tapedeck</h1><p>tapedeck ",
-        env!("CARGO_PKG_VERSION"),
-        " is running. Play a file of the library at <code>/play/&lt;path&gt;</code>, ",
-        "e.g. <code>/play/Artist/Album/01%20Song.flac</code>.</p></body></html>"
-    );
-    Reply::new(200, Body::Bytes(PAGE.as_bytes().to_vec()))
-        .header("Content-Type", "text/html; charset=utf-8")
-        .header("Cache-Control", "no-cache")
 }
 
 #[cfg(test)]

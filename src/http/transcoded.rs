@@ -44,23 +44,10 @@ pub fn serve<'a>(
 ) -> Option<Reply> {
     let workers = app.workers.as_ref()?;
     let bitrate_kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
-    if !transcodable(file) {
+    if !transcodable(&file.relative) {
         return None;
     }
-    let opts = Options {
-        bitrate_kbps,
-        encoder_quality: app.config.transcode.encoder_quality,
-        max_art_bytes: app.config.transcode.max_art_bytes,
-    };
-    let key = Key::new(&KeyParts {
-        relative: &file.relative,
-        source_size: file.metadata.len(),
-        source_mtime_ns: mtime_ns(&file.metadata),
-        quality,
-        bitrate_kbps,
-        encoder_quality: opts.encoder_quality,
-        max_art_bytes: opts.max_art_bytes,
-    });
+    let (key, opts) = cache_key(app, &file.relative, &file.metadata, quality, bitrate_kbps);
     let disposition = files::content_disposition(&mp3_name(&file.relative));
     let cache = workers.cache();
     if app.config.cache.enabled
@@ -166,6 +153,48 @@ pub fn serve<'a>(
     Some(reply)
 }
 
+/// The cache key of `relative` (whose metadata is `meta`) at
+/// `quality` (`bitrate_kbps`), and the transcode options it stands for.
+fn cache_key(
+    app: &App,
+    relative: &str,
+    meta: &std::fs::Metadata,
+    quality: Quality,
+    bitrate_kbps: u32,
+) -> (Key, Options) {
+    let opts = Options {
+        bitrate_kbps,
+        encoder_quality: app.config.transcode.encoder_quality,
+        max_art_bytes: app.config.transcode.max_art_bytes,
+    };
+    let key = Key::new(&KeyParts {
+        relative,
+        source_size: meta.len(),
+        source_mtime_ns: mtime_ns(meta),
+        quality,
+        bitrate_kbps,
+        encoder_quality: opts.encoder_quality,
+        max_art_bytes: opts.max_art_bytes,
+    });
+    (key, opts)
+}
+
+/// Whether `relative` (whose metadata is `meta`) has a cache entry at
+/// `quality`; always false for the original and without a cache.
+pub fn is_cached(app: &App, relative: &str, meta: &std::fs::Metadata, quality: Quality) -> bool {
+    let (Some(workers), Some(kbps)) = (
+        app.workers.as_ref(),
+        app.config.transcode.bitrate_kbps.for_quality(quality),
+    ) else {
+        return false;
+    };
+    app.config.cache.enabled
+        && transcodable(relative)
+        && workers
+            .cache()
+            .contains(&cache_key(app, relative, meta, quality, kbps).0)
+}
+
 /// Headers of a reply for a transcode in progress. No validators: the
 /// first frame (the Info tag) is rewritten when the encode ends, so these
 /// bytes are not yet the entry's.
@@ -193,23 +222,22 @@ fn serve_entry<'a>(
     }
 }
 
-fn extension(file: &LibraryFile) -> String {
-    file.path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
+fn extension(relative: &str) -> String {
+    relative
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default()
 }
 
-/// Whether `file` has an extension the transcoder is tried on.
-fn transcodable(file: &LibraryFile) -> bool {
-    TRANSCODABLE.contains(&extension(file).as_str())
+/// Whether `relative` has an extension the transcoder is tried on.
+fn transcodable(relative: &str) -> bool {
+    TRANSCODABLE.contains(&extension(relative).as_str())
 }
 
 /// False for an MP3 whose average bitrate is not well above
 /// `bitrate_kbps` (re-encoding it gains nothing); true for anything else.
 fn mp3_worth_reencoding(file: &LibraryFile, bitrate_kbps: u32) -> bool {
-    if extension(file) != "mp3" {
+    if extension(&file.relative) != "mp3" {
         return true;
     }
     let Ok(d) = crate::transcode::open(&file.path, &file.relative) else {

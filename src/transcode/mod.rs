@@ -192,13 +192,24 @@ pub struct Decoding {
     pub params: symphonia::core::codecs::audio::AudioCodecParameters,
 }
 
-/// Opens `input` with symphonia (gapless trimming on) and prepares a decoder
-/// for its default audio track. `relative` names the file in errors.
+/// A container opened for reading, before any decoder exists: enough to
+/// read tags and stream parameters without decoding audio.
+pub struct Probed {
+    pub format: Box<dyn symphonia::core::formats::FormatReader>,
+    pub track_id: u32,
+    /// Frames in the track when the container says (None for some streams).
+    pub total_frames: Option<u64>,
+    pub params: symphonia::core::codecs::audio::AudioCodecParameters,
+}
+
+/// Opens `input` with symphonia (gapless trimming on) and finds its default
+/// audio track. Reads headers and tags only (a few KB for most files).
+/// `relative` names the file in errors.
 ///
 /// Errors: [`TranscodeError::Io`] if it cannot be read,
 /// [`TranscodeError::Corrupt`] if it is empty or has no audio track,
-/// [`TranscodeError::Unsupported`] for a container or codec symphonia lacks.
-pub fn open(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
+/// [`TranscodeError::Unsupported`] for a container symphonia lacks.
+pub fn probe(input: &Path, relative: &str) -> Result<Probed, TranscodeError> {
     let path = relative.to_owned();
     let corrupt = |what: &str| TranscodeError::Corrupt {
         path: path.clone(),
@@ -229,6 +240,26 @@ pub fn open(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
     let Some(CodecParameters::Audio(params)) = track.codec_params.clone() else {
         return Err(corrupt("no audio track"));
     };
+    Ok(Probed {
+        format,
+        track_id,
+        total_frames,
+        params,
+    })
+}
+
+/// Opens `input` as [`probe`] does and prepares a decoder for its default
+/// audio track.
+///
+/// Errors: as for [`probe`], and [`TranscodeError::Unsupported`] for a
+/// codec symphonia lacks.
+pub fn open(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
+    let Probed {
+        format,
+        track_id,
+        total_frames,
+        params,
+    } = probe(input, relative)?;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| symphonia_error(relative, e))?;
@@ -285,7 +316,7 @@ pub fn transcode<W: Write + Seek>(
 /// Runs `f`, turning a panic into [`TranscodeError::Corrupt`]: symphonia's
 /// decoders index by values read from the file, and a hostile file can make
 /// one panic. Containing it keeps the worker thread alive.
-fn contain<T>(
+pub(crate) fn contain<T>(
     relative: &str,
     f: impl FnOnce() -> Result<T, TranscodeError>,
 ) -> Result<T, TranscodeError> {
