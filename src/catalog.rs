@@ -37,8 +37,9 @@ pub const PLAYLIST_EXTENSIONS: [&str; 2] = ["m3u", "m3u8"];
 const MAX_DEPTH: usize = 32;
 
 fn has_extension(name: &str, list: &[&str]) -> bool {
-    name.rsplit_once('.')
-        .is_some_and(|(stem, ext)| !stem.is_empty() && list.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+    name.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && list.iter().any(|e| e.eq_ignore_ascii_case(ext))
+    })
 }
 
 /// True for a file name with one of [`AUDIO_EXTENSIONS`].
@@ -505,7 +506,11 @@ impl Catalog {
                 let parent = file.relative.rsplit_once('/').map_or("", |(p, _)| p);
                 let dir = LibraryDir {
                     relative: parent.to_owned(),
-                    path: file.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    path: file
+                        .path
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
                 };
                 (dir, Some((file.path, file.relative, file.metadata)))
             }
@@ -701,11 +706,14 @@ fn first_track(entries: &[DirEntry]) -> Option<&DirEntry> {
         .min_by(|a, b| natural_cmp(&a.name, &b.name))
 }
 
-/// Album order: disc (missing = 1), track number (missing = after the
-/// numbered ones), then file name in natural order.
+/// Album order: disc (missing = 1), track number, then file name in
+/// natural order; tracks without a number come after all numbered ones.
 pub fn sort_tracks(tracks: &mut [TrackItem]) {
     tracks.sort_by(|a, b| {
-        let key = |t: &TrackItem| (t.info.disc.unwrap_or(1), t.info.track.unwrap_or(u32::MAX));
+        let key = |t: &TrackItem| match (t.info.disc, t.info.track) {
+            (disc, Some(n)) => (disc.unwrap_or(1), n),
+            (_, None) => (u32::MAX, u32::MAX),
+        };
         key(a)
             .cmp(&key(b))
             .then_with(|| natural_cmp(&a.entry.name, &b.entry.name))

@@ -136,8 +136,7 @@ impl Library {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if name.starts_with('.') || name.contains('\\') || name.chars().any(char::is_control)
-            {
+            if name.starts_with('.') || name.contains('\\') || name.chars().any(char::is_control) {
                 continue;
             }
             let Ok(file_type) = entry.file_type() else {

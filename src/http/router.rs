@@ -9,9 +9,9 @@ use tiny_http::{Method, Request};
 
 use super::App;
 use super::files;
-use super::{api, assets};
 use super::reply::Reply;
 use super::transcoded;
+use super::{api, assets};
 use crate::library::ResolveError;
 use crate::quality::Quality;
 

@@ -214,3 +214,22 @@ pub fn decode_file(path: &Path) -> (u32, usize, u64) {
     }
     (rate, channels, frames)
 }
+
+/// Writes a WAV as [`write_wav`] does, then appends `tag` as an `id3 `
+/// chunk (where many taggers put ID3 in WAV files).
+pub fn write_tagged_wav(path: &Path, frames: u32, seed: u32, tag: &id3::Tag) {
+    write_wav(path, 44_100, 2, frames, seed);
+    let mut bytes = std::fs::read(path).expect("read wav");
+    let mut id3_bytes = Vec::new();
+    tag.write_to(&mut id3_bytes, id3::Version::Id3v24)
+        .expect("encode id3");
+    bytes.extend_from_slice(b"id3 ");
+    bytes.extend_from_slice(&(id3_bytes.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&id3_bytes);
+    if id3_bytes.len() % 2 == 1 {
+        bytes.push(0);
+    }
+    let riff_len = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+    std::fs::write(path, bytes).expect("write tagged wav");
+}
