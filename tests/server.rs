@@ -120,3 +120,17 @@ fn accepted_connections_inherit_nodelay_and_timeouts() {
     assert_eq!(rcv, Duration::from_secs(7));
     assert_eq!(snd, Duration::from_secs(9));
 }
+
+/// Regression: the listening socket's `SO_RCVTIMEO` (set so connections
+/// inherit it) made `accept()` fail with EAGAIN after `read_timeout`
+/// without a new connection, and tiny_http's accept loop stopped for good:
+/// an idle server refused every connection from then on.
+#[test]
+fn an_idle_server_keeps_accepting_after_the_read_timeout() {
+    let s = TestServer::start("[server]\nread_timeout_secs = 1\n", |_| {});
+    assert_eq!(s.get("/api/version", &[]).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(s.get("/api/version", &[]).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(s.get("/api/version", &[]).status, 200);
+}

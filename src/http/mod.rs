@@ -95,7 +95,8 @@ impl App {
 /// threads running until the process exits.
 pub struct Server {
     addr: SocketAddr,
-    http: Arc<tiny_http::Server>,
+    /// The tiny_http server whose accept loop is running.
+    http: Arc<std::sync::Mutex<Arc<tiny_http::Server>>>,
     stopping: Arc<AtomicBool>,
     dispatcher: Option<JoinHandle<()>>,
     handlers: Vec<JoinHandle<()>>,
@@ -114,8 +115,12 @@ impl Server {
         let listener = TcpListener::bind(server_cfg.listen)?;
         configure_listener(&listener, server_cfg.read_timeout, server_cfg.write_timeout)?;
         let addr = listener.local_addr()?;
+        // A second handle on the socket, for starting a new accept loop if
+        // tiny_http's ends (see `dispatch`).
+        let spare = listener.try_clone()?;
         let http =
             Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
+        let current = Arc::new(std::sync::Mutex::new(Arc::clone(&http)));
 
         let app = Arc::new(app);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -140,33 +145,24 @@ impl Server {
             );
         }
 
+        let forward = Forward {
+            tx,
+            in_flight,
+            max,
+            stopping: Arc::clone(&stopping),
+        };
         let dispatcher = {
-            let http = Arc::clone(&http);
-            let stopping = Arc::clone(&stopping);
+            let current = Arc::clone(&current);
+            let idle = server_cfg.read_timeout;
             std::thread::Builder::new()
                 .name("http-dispatch".into())
-                .spawn(move || {
-                    while let Ok(req) = http.recv() {
-                        if stopping.load(Ordering::Acquire) {
-                            busy(req, "shutting down");
-                            break;
-                        }
-                        if in_flight.fetch_add(1, Ordering::AcqRel) >= max {
-                            in_flight.fetch_sub(1, Ordering::AcqRel);
-                            warn!("all {max} handler threads busy; answering 503");
-                            busy(req, "server busy");
-                            continue;
-                        }
-                        if tx.send(req).is_err() {
-                            break;
-                        }
-                    }
-                })?
+                .spawn(move || dispatch(http, &current, &spare, &forward, idle))?
         };
+        spawn_accept_tick(addr, server_cfg.read_timeout, Arc::clone(&stopping))?;
 
         Ok(Server {
             addr,
-            http,
+            http: current,
             stopping,
             dispatcher: Some(dispatcher),
             handlers,
@@ -183,7 +179,10 @@ impl Server {
     /// off when the process exits.
     pub fn shutdown(mut self) {
         self.stopping.store(true, Ordering::Release);
-        self.http.unblock();
+        self.http
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unblock();
         if let Some(d) = self.dispatcher.take() {
             let _ = d.join();
         }
@@ -192,6 +191,139 @@ impl Server {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Hands parsed requests to the handler threads, or answers 503 when all
+/// are busy or the server is stopping.
+struct Forward {
+    tx: crossbeam_channel::Sender<Request>,
+    in_flight: Arc<AtomicUsize>,
+    max: usize,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Forward {
+    /// Returns false when no more requests can be taken.
+    fn forward(&self, req: Request) -> bool {
+        if self.stopping.load(Ordering::Acquire) {
+            busy(req, "shutting down");
+            return false;
+        }
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            warn!("all {} handler threads busy; answering 503", self.max);
+            busy(req, "server busy");
+            return true;
+        }
+        self.tx.send(req).is_ok()
+    }
+}
+
+/// The dispatcher: takes requests from tiny_http and forwards them.
+///
+/// tiny_http's accept loop stops for good at the first error `accept()`
+/// returns, and the listening socket carries `SO_RCVTIMEO` (so accepted
+/// connections inherit it), which makes `accept()` fail with `EAGAIN`
+/// after `read_timeout` without a new connection. [`spawn_accept_tick`]
+/// keeps that from happening; for that or any other accept error
+/// (`EMFILE`, ...) a new tiny_http server is started on the same socket,
+/// and a thread drains the requests still arriving on the old one's
+/// connections until it has had none for a long while.
+fn dispatch(
+    mut http: Arc<tiny_http::Server>,
+    current: &std::sync::Mutex<Arc<tiny_http::Server>>,
+    spare: &TcpListener,
+    forward: &Forward,
+    idle: Duration,
+) {
+    loop {
+        match http.recv() {
+            Ok(req) => {
+                if !forward.forward(req) {
+                    return;
+                }
+            }
+            Err(e) => {
+                if forward.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                let fresh = match spare.try_clone().and_then(|l| {
+                    tiny_http::Server::from_listener(l, None).map_err(io::Error::other)
+                }) {
+                    Ok(s) => Arc::new(s),
+                    Err(e2) => {
+                        error!(
+                            "accepting connections failed ({e}) and cannot restart ({e2}); no new connections will be served"
+                        );
+                        return;
+                    }
+                };
+                warn!("accepting connections failed ({e}); accepting again");
+                *current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
+                let old = std::mem::replace(&mut http, fresh);
+                let drain = Forward {
+                    tx: forward.tx.clone(),
+                    in_flight: Arc::clone(&forward.in_flight),
+                    max: forward.max,
+                    stopping: Arc::clone(&forward.stopping),
+                };
+                // Its connections close after `idle` without a request; a
+                // long download may sit between two, so wait well past it.
+                let quiet = (idle * 20).max(Duration::from_secs(600));
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("http-drain".into())
+                        .spawn(move || {
+                            loop {
+                                match old.recv_timeout(quiet) {
+                                    Ok(Some(req)) => {
+                                        if !drain.forward(req) {
+                                            break;
+                                        }
+                                    }
+                                    Ok(None) => break,
+                                    // The old accept loop is gone: no error repeats.
+                                    Err(_) => {}
+                                }
+                            }
+                        });
+                if let Err(e) = spawned {
+                    error!("cannot start a drain thread: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Opens and closes a connection to our own socket every third of
+/// `read_timeout`, so tiny_http's blocking `accept()` never sits idle long
+/// enough for the inherited `SO_RCVTIMEO` to end it (see [`dispatch`]).
+fn spawn_accept_tick(
+    addr: SocketAddr,
+    read_timeout: Duration,
+    stopping: Arc<AtomicBool>,
+) -> io::Result<()> {
+    let target = match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        a => a,
+    };
+    let every = (read_timeout / 3).max(Duration::from_millis(100));
+    std::thread::Builder::new()
+        .name("http-tick".into())
+        .spawn(move || {
+            while !stopping.load(Ordering::Acquire) {
+                std::thread::sleep(every);
+                if let Err(e) = std::net::TcpStream::connect_timeout(&target, every) {
+                    log::debug!("accept tick to {target}: {e}");
+                }
+            }
+        })?;
+    Ok(())
 }
 
 /// Sets the options every accepted connection inherits from the listening
