@@ -22,6 +22,7 @@ use symphonia::core::codecs::audio::well_known as codecs;
 use symphonia::core::meta::StandardTag;
 
 use crate::library::{DirEntry, Library, LibraryDir, ResolveError};
+use crate::playlist::{self, RawEntry, Resolved};
 use crate::transcode::{self, TranscodeError, tags};
 
 /// File extensions listed as tracks (compared without case).
@@ -573,7 +574,7 @@ impl Catalog {
                         hits.truncated = true;
                     }
                 }
-            } else {
+            } else if is_audio(&entry.name) {
                 let info = self.track_info(&entry.path, &entry.relative, &entry.metadata);
                 let mut hay = fold(&entry.name);
                 for field in [&info.title, &info.artist, &info.album, &info.album_artist]
@@ -617,7 +618,7 @@ impl Catalog {
         self.walk(|entry, _| {
             if entry.metadata.is_dir() {
                 dirs += 1;
-            } else {
+            } else if is_audio(&entry.name) {
                 tracks += 1;
                 self.track_info(&entry.path, &entry.relative, &entry.metadata);
             }
@@ -630,7 +631,7 @@ impl Catalog {
         );
     }
 
-    /// Visits every folder and audio file below the root, breadth first,
+    /// Visits every folder, audio file and playlist below the root, breadth first,
     /// folders in natural order. `visit(entry, folder_cover)` gets the
     /// folder art of the entry's folder and returns false to stop. Each
     /// folder is entered once even through symlinks, at most
@@ -671,7 +672,7 @@ impl Catalog {
                             depth + 1,
                         ));
                     }
-                } else if !is_audio(&entry.name) {
+                } else if !is_audio(&entry.name) && !is_playlist(&entry.name) {
                     continue;
                 }
                 if !visit(entry, folder_cover.as_ref()) {
@@ -679,6 +680,109 @@ impl Catalog {
                 }
             }
         }
+    }
+}
+
+/// One entry of a playlist, resolved.
+#[derive(Debug)]
+pub struct PlaylistEntry {
+    pub raw: RawEntry,
+    /// The track, or why there is none.
+    pub track: Result<TrackItem, &'static str>,
+}
+
+/// A playlist file read and resolved.
+#[derive(Debug)]
+pub struct PlaylistView {
+    /// Path of the playlist file, relative to the root.
+    pub relative: String,
+    /// `#PLAYLIST:` name, else the file name without extension.
+    pub name: String,
+    pub entries: Vec<PlaylistEntry>,
+}
+
+/// Why a playlist could not be read.
+#[derive(Debug)]
+pub enum PlaylistError {
+    /// Not found, refused, or not a playlist: a 404.
+    NotFound(ResolveError),
+    /// Over [`playlist::MAX_PLAYLIST_BYTES`].
+    TooLarge(u64),
+    Io(std::io::Error),
+}
+
+impl Catalog {
+    /// Every playlist in the library, in walk order.
+    pub fn playlists(&self) -> Vec<DirEntry> {
+        let mut out = Vec::new();
+        self.walk(|entry, _| {
+            if entry.metadata.is_file() && is_playlist(&entry.name) {
+                out.push(entry);
+            }
+            true
+        });
+        out
+    }
+
+    /// Reads the playlist at `url_path` (still percent-encoded) and
+    /// resolves its entries inside the root (see [`crate::playlist`]).
+    ///
+    /// Errors: [`PlaylistError::NotFound`] for a path that does not
+    /// resolve to a `.m3u`/`.m3u8` file, [`PlaylistError::TooLarge`],
+    /// [`PlaylistError::Io`] when it cannot be read.
+    pub fn playlist(&self, url_path: &str) -> Result<PlaylistView, PlaylistError> {
+        let file = self
+            .library
+            .resolve(url_path)
+            .map_err(PlaylistError::NotFound)?;
+        if !is_playlist(&file.relative) {
+            return Err(PlaylistError::NotFound(ResolveError::NotFound));
+        }
+        if file.metadata.len() > playlist::MAX_PLAYLIST_BYTES {
+            return Err(PlaylistError::TooLarge(file.metadata.len()));
+        }
+        let bytes = std::fs::read(&file.path).map_err(PlaylistError::Io)?;
+        let m3u8 = file.relative.to_ascii_lowercase().ends_with(".m3u8");
+        let parsed = playlist::parse(&playlist::decode(&bytes, m3u8));
+        let file_name = file.relative.rsplit('/').next().unwrap_or_default();
+        let name = parsed
+            .name
+            .clone()
+            .unwrap_or_else(|| file_stem(file_name).to_owned());
+        let entries = parsed
+            .entries
+            .into_iter()
+            .map(|raw| {
+                let track = match playlist::resolve(&self.library, &file.relative, &raw.location) {
+                    Resolved::Track(f) if is_audio(&f.relative) => {
+                        let name = f.relative.rsplit('/').next().unwrap_or_default().to_owned();
+                        let info = self.track_info(&f.path, &f.relative, &f.metadata);
+                        let cover = info.has_art.then(|| CoverRef {
+                            path: f.relative.clone(),
+                            version: version_of(&f.metadata),
+                        });
+                        Ok(TrackItem {
+                            entry: DirEntry {
+                                name,
+                                relative: f.relative,
+                                path: f.path,
+                                metadata: f.metadata,
+                            },
+                            info,
+                            cover,
+                        })
+                    }
+                    Resolved::Track(_) => Err("not an audio file"),
+                    Resolved::Missing(why) => Err(why),
+                };
+                PlaylistEntry { raw, track }
+            })
+            .collect();
+        Ok(PlaylistView {
+            relative: file.relative,
+            name,
+            entries,
+        })
     }
 }
 

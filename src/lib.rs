@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod http;
 pub mod library;
+pub mod playlist;
 pub mod quality;
 pub mod transcode;
 pub mod workers;

@@ -81,7 +81,15 @@ impl Library {
     /// [`ResolveError::NotFound`] for a missing file or a directory,
     /// [`ResolveError::Io`] when the file exists but cannot be opened.
     pub fn resolve(&self, url_path: &str) -> Result<LibraryFile, ResolveError> {
-        let relative = decode_relative(url_path)?;
+        self.resolve_relative(&decode_relative(url_path)?)
+    }
+
+    /// Like [`Library::resolve`] for a path that is already decoded
+    /// (`Artist/Album/01 Song.flac`), under the same segment rules.
+    ///
+    /// Errors: as for [`Library::resolve`].
+    pub fn resolve_relative(&self, relative: &str) -> Result<LibraryFile, ResolveError> {
+        let relative = check_relative(relative.to_owned())?;
         let canonical = self.locate(&relative)?;
         let file = File::open(&canonical).map_err(|e| not_found_or_io(&relative, e))?;
         let metadata = file.metadata().map_err(|err| ResolveError::Io {
@@ -266,6 +274,11 @@ pub fn decode_relative(url_path: &str) -> Result<String, ResolveError> {
     let bytes: Vec<u8> = percent_decode_str(url_path).collect();
     let decoded =
         String::from_utf8(bytes).map_err(|_| ResolveError::Rejected("not valid UTF-8"))?;
+    check_relative(decoded)
+}
+
+/// The segment rules of [`decode_relative`], on a decoded path.
+fn check_relative(decoded: String) -> Result<String, ResolveError> {
     if decoded.is_empty() {
         return Err(ResolveError::Rejected("empty path"));
     }

@@ -391,3 +391,107 @@ fn the_player_page_is_embedded_compressed_and_plain() {
     }
     assert_eq!(s.send("POST", "/", &[]).status, 405);
 }
+
+#[test]
+fn playlists_resolve_inside_the_root_and_list_the_rest_as_missing() {
+    let s = server();
+    let root = std::fs::canonicalize(s.root()).unwrap();
+    std::fs::write(s.outer.path().join("secret.flac"), b"secret").unwrap();
+    std::fs::create_dir(s.root().join("Lists")).unwrap();
+    let abs = root.join("Artist/Album/c.wav");
+    let m3u8 = [
+        "\u{feff}#EXTM3U",
+        "#PLAYLIST:Road Trip",
+        "#EXTINF:1,Zoë - Café Ölüm",
+        "../Artist/Album/a.wav",
+        &abs.display().to_string(),
+        &format!(
+            "file://{}",
+            root.join("Artist/Album/z untagged 3.wav")
+                .display()
+                .to_string()
+                .replace(' ', "%20")
+        ),
+        "..\\Artist\\Album\\b.wav",
+        "../../secret.flac",
+        "/etc/passwd",
+        "http://example.com/stream.mp3",
+        "C:\\Music\\x.flac",
+        "nope.flac",
+        "../Artist/Album/notes.txt",
+        "../Artist/Album/.hidden.flac",
+        "",
+    ]
+    .join("\r\n");
+    std::fs::write(s.root().join("Lists/Trip.m3u8"), m3u8).unwrap();
+    write_wav(&s.root().join("Lists/Café.wav"), 44_100, 1, 4410, 9);
+    std::fs::write(s.root().join("Lists/latin.m3u"), b"Caf\xe9.wav\n").unwrap();
+
+    let v = get_json(&s, "/api/playlists/Lists/Trip.m3u8");
+    assert_eq!(v["name"], "Road Trip");
+    let paths: Vec<&str> = v["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "Artist/Album/a.wav",
+            "Artist/Album/c.wav",
+            "Artist/Album/z untagged 3.wav",
+            "Artist/Album/b.wav"
+        ]
+    );
+    assert_eq!(v["entries"][0]["title"], "Zoë - Café Ölüm");
+    assert_eq!(v["entries"][0]["duration_s"], 1.0);
+    let missing: Vec<(&str, &str)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["missing"].is_null())
+        .map(|e| {
+            (
+                e["location"].as_str().unwrap(),
+                e["missing"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(v["missing"], 7);
+    assert_eq!(missing.len(), 7);
+    assert_eq!(missing[0], ("../../secret.flac", "outside the music root"));
+    assert_eq!(missing[1], ("/etc/passwd", "outside the music root"));
+    assert_eq!(missing[2].1, "a remote stream, not a library file");
+    assert_eq!(missing[3].1, "a Windows drive path");
+    assert_eq!(missing[4], ("nope.flac", "no such file"));
+    assert_eq!(missing[5].1, "not an audio file");
+    assert_eq!(missing[6].0, "../Artist/Album/.hidden.flac");
+    let body = serde_json::to_string(&v).unwrap();
+    assert!(
+        !body.contains("secret\""),
+        "nothing of the outside file is read"
+    );
+
+    // A Latin-1 .m3u.
+    let v = get_json(&s, "/api/playlists/Lists/latin.m3u");
+    assert_eq!(v["name"], "latin");
+    assert_eq!(v["tracks"][0]["path"], "Lists/Café.wav");
+
+    // The index lists all three playlists; the folder listing shows them.
+    let all = get_json(&s, "/api/playlists");
+    let mut names: Vec<&str> = all["playlists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Artist/Album/Mix.m3u", "Lists/Trip.m3u8", "Lists/latin.m3u"]
+    );
+    assert_eq!(s.get("/api/playlists/Artist/Album/a.wav", &[]).status, 404);
+    assert_eq!(s.get("/api/playlists/..%2fsecret.m3u", &[]).status, 404);
+    assert_eq!(s.get("/api/playlists/Lists/none.m3u", &[]).status, 404);
+}

@@ -14,7 +14,7 @@ use super::App;
 use super::reply::{Body, Reply};
 use super::router::Target;
 use super::transcoded;
-use crate::catalog::{CoverRef, DirItem, TrackItem, parent_of};
+use crate::catalog::{CoverRef, DirItem, PlaylistError, TrackItem, parent_of};
 use crate::library::{DirEntry, ResolveError};
 use crate::quality::Quality;
 
@@ -191,6 +191,76 @@ pub fn search(app: &App, target: &Target) -> Reply {
             "dirs": hits.dirs.iter().map(dir_json).collect::<Vec<_>>(),
             "tracks": hits.tracks.iter().map(|t| track_json(app, t)).collect::<Vec<_>>(),
             "truncated": hits.truncated,
+        }),
+    )
+    .header("Cache-Control", "no-cache")
+}
+
+/// `GET /api/playlists`: every `.m3u`/`.m3u8` file in the library.
+pub fn playlists(app: &App) -> Reply {
+    let list = app.catalog.playlists();
+    Reply::json(
+        200,
+        &json!({
+            "playlists": list.iter().map(|e| json!({
+                "name": crate::catalog::file_stem(&e.name),
+                "file": e.name,
+                "path": e.relative,
+            })).collect::<Vec<_>>(),
+        }),
+    )
+    .header("Cache-Control", "no-cache")
+}
+
+/// `GET /api/playlists/<path>`: a playlist's entries in order, each with
+/// its track (the `/api/browse` shape) or why it is missing; `tracks`
+/// holds the playable ones alone.
+pub fn playlist(app: &App, rest: &str) -> Reply {
+    let view = match app.catalog.playlist(rest) {
+        Ok(v) => v,
+        Err(PlaylistError::NotFound(e)) => return not_found_or_500("playlist", rest, e),
+        Err(PlaylistError::TooLarge(len)) => {
+            return Reply::error(
+                413,
+                format!(
+                    "the playlist is {len} bytes; at most {} are read",
+                    crate::playlist::MAX_PLAYLIST_BYTES
+                ),
+            );
+        }
+        Err(PlaylistError::Io(e)) => {
+            error!("reading playlist {}: {e}", rest.escape_debug());
+            return Reply::error(500, "the playlist could not be read");
+        }
+    };
+    let entries: Vec<Value> = view
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "location": e.raw.location,
+                "title": e.raw.title,
+                "duration_s": e.raw.duration_s,
+                "missing": e.track.as_ref().err(),
+                "track": e.track.as_ref().ok().map(|t| track_json(app, t)),
+            })
+        })
+        .collect();
+    let tracks: Vec<Value> = view
+        .entries
+        .iter()
+        .filter_map(|e| e.track.as_ref().ok())
+        .map(|t| track_json(app, t))
+        .collect();
+    Reply::json(
+        200,
+        &json!({
+            "path": view.relative,
+            "name": view.name,
+            "parent": parent_of(&view.relative),
+            "missing": entries.iter().filter(|e| !e["missing"].is_null()).count(),
+            "entries": entries,
+            "tracks": tracks,
         }),
     )
     .header("Cache-Control", "no-cache")

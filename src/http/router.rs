@@ -75,6 +75,9 @@ pub fn handle(app: &App, req: &Request) -> Reply {
     {
         return only_get_or_head(req).unwrap_or_else(|| api::browse(app, rest));
     }
+    if let Some(rest) = target.path.strip_prefix("/api/playlists/") {
+        return only_get_or_head(req).unwrap_or_else(|| api::playlist(app, rest));
+    }
     if let Some(rest) = target.path.strip_prefix("/api/cover/") {
         return only_get_or_head(req)
             .unwrap_or_else(|| api::cover(app, |name| header(req, name), rest, &target));
@@ -85,6 +88,7 @@ pub fn handle(app: &App, req: &Request) -> Reply {
     }
     match target.path {
         "/api/search" => only_get_or_head(req).unwrap_or_else(|| api::search(app, &target)),
+        "/api/playlists" => only_get_or_head(req).unwrap_or_else(|| api::playlists(app)),
         "/api/version" => only_get_or_head(req).unwrap_or_else(|| {
             Reply::json(
                 200,

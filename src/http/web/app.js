@@ -52,7 +52,9 @@ async function getJSON(url) {
 // ---- routing: #/browse/<path> and #/search/<words> keep Back working ----
 function route() {
   const h = location.hash.slice(1);
-  if (h.startsWith('/search/')) {
+  if (h.startsWith('/playlist/')) {
+    showPlaylist(decodeURIComponent(h.slice(10)));
+  } else if (h.startsWith('/search/')) {
     const q = decodeURIComponent(h.slice(8));
     $('q').value = q;
     showSearch(q);
@@ -86,12 +88,12 @@ function folderGrid(dirs) {
     el('a', { class: 'folder', href: browseHash(d.path) }, coverImg(d.cover, 'art'), el('div', { class: 'name' }, d.name))));
 }
 
-function trackList(tracks, showAlbum) {
+function trackList(tracks, showAlbum, playlist = null) {
   const ol = el('ol', { class: 'tracks' });
   tracks.forEach((t, i) => {
     const sub = [t.artist, showAlbum ? t.album : null].filter(Boolean).join(' · ');
     const mark = el('span', { class: 'mark', title: 'Cached at this quality', hidden: !isCached(t) });
-    const btn = el('button', { type: 'button', class: 'track', 'data-path': t.path, onclick: () => startQueue(tracks, i) },
+    const btn = el('button', { type: 'button', class: 'track', 'data-path': t.path, onclick: () => startQueue(tracks, i, playlist) },
       el('span', { class: 'no' }, t.track ? String(t.track) : '·'),
       el('span', { class: 'main' },
         el('div', { class: 'ellipsis' }, t.title, mark),
@@ -144,10 +146,37 @@ async function showFolder(path) {
   if (data.dirs.length) parts.push(folderGrid(data.dirs));
   if (data.tracks.length) parts.push(trackList(data.tracks, false));
   if (data.playlists.length) {
-    parts.push(el('h2', {}, 'Playlists'), el('ul', {}, ...data.playlists.map((p) => el('li', {}, p.name))));
+    parts.push(el('h2', {}, 'Playlists'), el('div', { class: 'grid' }, ...data.playlists.map((p) =>
+      el('a', { class: 'folder', href: '#/playlist/' + encodeURIComponent(p.path) },
+        el('div', { class: 'art', 'aria-hidden': 'true' }, '☰'), el('div', { class: 'name' }, p.name.replace(/\.m3u8?$/i, ''))))));
   }
   if (!data.dirs.length && !data.tracks.length && !data.playlists.length) {
     parts.push(el('p', { class: 'empty' }, 'Nothing to play here.'));
+  }
+  view.replaceChildren(...parts);
+  refreshMarks();
+}
+
+async function showPlaylist(path) {
+  const view = $('view');
+  crumbs(path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '');
+  let data;
+  try {
+    data = await getJSON('/api/playlists/' + enc(path));
+  } catch (e) {
+    view.replaceChildren(el('p', { class: 'empty' }, `${e.message}: ${path}`));
+    return;
+  }
+  state.listing = data.tracks;
+  if (!playing()) document.title = `${data.name} · tapedeck`;
+  const total = data.tracks.reduce((s, t) => s + (t.duration_s || 0), 0);
+  const parts = [el('h1', {}, data.name),
+    el('div', { class: 'muted' }, [`${data.tracks.length} track${data.tracks.length === 1 ? '' : 's'}`, fmt(total),
+      data.missing ? `${data.missing} missing` : null].filter(Boolean).join(' · ')),
+    trackList(data.tracks, true, data.path)];
+  const missing = data.entries.filter((e) => e.missing);
+  if (missing.length) {
+    parts.push(el('h2', {}, 'Missing'), el('ul', { class: 'muted' }, ...missing.map((e) => el('li', {}, `${e.title || e.location} (${e.missing})`))));
   }
   view.replaceChildren(...parts);
   refreshMarks();
@@ -177,18 +206,20 @@ async function showSearch(q) {
 // ---- playback ----
 const playing = () => state.index >= 0 && !audio.paused;
 const current = () => state.queue[state.index];
-const playUrl = (t) => `/play/${enc(t.path)}?quality=${state.quality}`;
 
-function startQueue(tracks, i) {
+function startQueue(tracks, i, playlist = null) {
   state.queue = tracks.slice();
+  state.playlist = playlist;
   playAt(i);
 }
 
-function playAt(i, startAt = 0) {
+function playAt(i, startAt = 0, quality = state.quality) {
   if (i < 0 || i >= state.queue.length) return;
   state.index = i;
   const t = current();
-  audio.src = playUrl(t);
+  state.playing = { path: t.path, quality };
+  // The playlist lets the server warm the next track of the same list.
+  audio.src = `/play/${enc(t.path)}?quality=${quality}` + (state.playlist ? `&playlist=${encodeURIComponent(state.playlist)}` : '');
   if (startAt > 0) {
     audio.addEventListener('loadedmetadata', () => { audio.currentTime = startAt; }, { once: true });
   }
@@ -298,7 +329,15 @@ audio.addEventListener('ended', () => {
 });
 audio.addEventListener('error', () => {
   if (state.index < 0 || !audio.getAttribute('src')) return;
-  toast(`Could not play “${current().title}”; skipping`);
+  const t = current();
+  // Some browsers cannot decode some originals (Chrome and ALAC, say):
+  // the MP3 at High plays everywhere.
+  if (state.playing && state.playing.path === t.path && state.playing.quality === 'original') {
+    toast(`This browser cannot play the original of “${t.title}”; playing High`);
+    playAt(state.index, audio.currentTime || 0, 'high');
+    return;
+  }
+  toast(`Could not play “${t.title}”; skipping`);
   setTimeout(next, 1500);
 });
 
