@@ -755,6 +755,7 @@ impl Catalog {
             .map(|raw| {
                 let track = match playlist::resolve(&self.library, &file.relative, &raw.location) {
                     Resolved::Track(f) if is_audio(&f.relative) => {
+                        let f = *f;
                         let name = f.relative.rsplit('/').next().unwrap_or_default().to_owned();
                         let info = self.track_info(&f.path, &f.relative, &f.metadata);
                         let cover = info.has_art.then(|| CoverRef {

@@ -95,7 +95,7 @@ pub fn parse(text: &str) -> Parsed {
 #[derive(Debug)]
 pub enum Resolved {
     /// A file inside the music root.
-    Track(LibraryFile),
+    Track(Box<LibraryFile>),
     /// Nothing playable; the reason is for the listing.
     Missing(&'static str),
 }
@@ -152,7 +152,7 @@ pub fn resolve(library: &Library, playlist_relative: &str, entry: &str) -> Resol
         return Resolved::Missing("an empty path");
     }
     match library.resolve_relative(&parts.join("/")) {
-        Ok(file) => Resolved::Track(file),
+        Ok(file) => Resolved::Track(Box::new(file)),
         Err(ResolveError::NotFound) => Resolved::Missing("no such file"),
         Err(ResolveError::Rejected(why)) => Resolved::Missing(why),
         Err(ResolveError::Io { .. }) => Resolved::Missing("cannot be read"),
