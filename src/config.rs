@@ -49,7 +49,15 @@ pub struct Config {
     pub library: LibraryConfig,
     pub cache: CacheConfig,
     pub transcode: TranscodeConfig,
+    pub warm: WarmConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmConfig {
+    /// Queue the next track (folder or playlist order) at background
+    /// priority when a track is played at a transcoded level.
+    pub prefetch_next: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +236,14 @@ struct RawConfig {
     library: RawLibrary,
     cache: RawCache,
     transcode: RawTranscode,
+    warm: RawWarm,
     admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWarm {
+    prefetch_next: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -764,6 +779,9 @@ impl Config {
             library,
             cache,
             transcode,
+            warm: WarmConfig {
+                prefetch_next: raw.warm.prefetch_next.unwrap_or(true),
+            },
             admin,
         })
     }
@@ -841,6 +859,12 @@ finish_abandoned = true
 high = {DEFAULT_BITRATE_HIGH_KBPS}
 medium = {DEFAULT_BITRATE_MEDIUM_KBPS}
 low = {DEFAULT_BITRATE_LOW_KBPS}
+
+[warm]
+# When a track plays at high, medium or low, transcode the next one (in its
+# folder, or in the playlist it was started from) in the background, so the
+# next play starts from the cache.
+prefetch_next = true
 
 [admin]
 # Bearer token required by /admin/* ("Authorization: Bearer <token>"), at

@@ -495,3 +495,73 @@ fn playlists_resolve_inside_the_root_and_list_the_rest_as_missing() {
     assert_eq!(s.get("/api/playlists/..%2fsecret.m3u", &[]).status, 404);
     assert_eq!(s.get("/api/playlists/Lists/none.m3u", &[]).status, 404);
 }
+
+fn stat(s: &TestServer, name: &str) -> u64 {
+    get_json(s, "/admin/cache/stats")[name].as_u64().unwrap()
+}
+
+#[test]
+fn playing_a_track_prefetches_the_next_in_the_folder_or_playlist() {
+    let s = server();
+    // Album order: a.wav (1/2), c.wav (1/10), b.wav (2/1), ...
+    assert_eq!(
+        s.get("/play/Artist/Album/a.wav?quality=low", &[]).status,
+        200
+    );
+    common::wait_for("the next track prefetched", || {
+        get_json(&s, "/api/browse/Artist/Album")["tracks"][1]["cached"]["low"] == true
+    });
+    assert_eq!(stat(&s, "prefetched"), 1);
+    let v = get_json(&s, "/api/browse/Artist/Album");
+    assert_eq!(v["tracks"][1]["path"], "Artist/Album/c.wav");
+    assert_eq!(v["tracks"][2]["cached"]["low"], false, "only the next one");
+
+    // Playing it is a hit made by prefetch, and prefetches the one after.
+    let hits = stat(&s, "hits");
+    assert_eq!(
+        s.get("/play/Artist/Album/c.wav?quality=low", &[]).status,
+        200
+    );
+    assert_eq!(stat(&s, "hits"), hits + 1);
+    assert_eq!(stat(&s, "prefetch_hits"), 1);
+    common::wait_for("b.wav prefetched", || {
+        get_json(&s, "/api/browse/Artist/Album")["tracks"][2]["cached"]["low"] == true
+    });
+
+    // From a playlist, its order wins: after b.wav comes a.wav at medium.
+    std::fs::write(
+        s.root().join("mix.m3u"),
+        "Artist/Album/b.wav\nArtist/Album/a.wav\n",
+    )
+    .unwrap();
+    let r = s.get(
+        "/play/Artist/Album/b.wav?quality=medium&playlist=mix.m3u",
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    common::wait_for("a.wav prefetched at medium", || {
+        get_json(&s, "/api/browse/Artist/Album")["tracks"][0]["cached"]["medium"] == true
+    });
+    // A seek (a Range not from the start) prefetches nothing more.
+    let before = stat(&s, "prefetched");
+    let r = s.get(
+        "/play/Artist/Album/a.wav?quality=high",
+        &[("Range", "bytes=1000-")],
+    );
+    assert_eq!(r.status, 206);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stat(&s, "prefetched"), before);
+}
+
+#[test]
+fn prefetch_can_be_switched_off() {
+    let s = TestServer::start("[warm]\nprefetch_next = false\n", library);
+    assert_eq!(
+        s.get("/play/Artist/Album/a.wav?quality=low", &[]).status,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stat(&s, "prefetched"), 0);
+    let v = get_json(&s, "/api/browse/Artist/Album");
+    assert_eq!(v["tracks"][1]["cached"]["low"], false);
+}

@@ -45,6 +45,8 @@ pub fn handle(app: &App, req: &Request, target: &Target) -> Reply {
                     "transcodes_running": s.running.load(Ordering::Relaxed),
                     "queue_depth": workers.queue_depth(),
                     "workers": workers.count(),
+                    "prefetched": app.prefetch.prefetched.load(Ordering::Relaxed),
+                    "prefetch_hits": app.prefetch.hits.load(Ordering::Relaxed),
                     "metadata": {
                         "entries": m.entries,
                         "capacity": m.capacity,

@@ -16,6 +16,7 @@ pub mod api;
 pub mod assets;
 pub mod conditional;
 pub mod files;
+pub mod prefetch;
 pub mod range;
 pub mod reply;
 pub mod router;
@@ -47,6 +48,8 @@ pub struct App {
     pub library: Library,
     /// Tags and listings for the browse and search API.
     pub catalog: Arc<Catalog>,
+    /// Next-track prefetch counters.
+    pub prefetch: prefetch::Prefetch,
     /// The transcoding workers and their cache; `None` when the cache
     /// directory cannot be used (every level then plays the original).
     pub workers: Option<Workers>,
@@ -86,6 +89,7 @@ impl App {
             config,
             library,
             catalog,
+            prefetch: prefetch::Prefetch::default(),
             workers,
         })
     }

@@ -11,7 +11,7 @@ use super::App;
 use super::files;
 use super::reply::Reply;
 use super::transcoded;
-use super::{api, assets};
+use super::{api, assets, prefetch};
 use crate::library::ResolveError;
 use crate::quality::Quality;
 
@@ -142,6 +142,12 @@ fn play(app: &App, req: &Request, rest: &str, target: &Target) -> Reply {
     if quality != Quality::Original
         && let Some(reply) = transcoded::serve(app, |name| header(req, name), &file, quality)
     {
+        // A player asks for the start once per play, then for ranges as it
+        // seeks: prefetch on the first request only.
+        let from_start = header(req, "Range").is_none_or(|r| r.trim() == "bytes=0-");
+        if from_start && matches!(reply.status, 200 | 206) && *req.method() == Method::Get {
+            prefetch::after(app, &file, quality, target.param("playlist").as_deref());
+        }
         return reply;
     }
     let content_type = files::content_type(&file.path);

@@ -54,6 +54,7 @@ pub fn serve<'a>(
         && let Some(entry) = cache.lookup(&key)
     {
         info!("cache hit {} {quality}", file.relative);
+        app.prefetch.note_hit(&key);
         return Some(serve_entry(header, entry, &disposition));
     }
     // An entry exists only for files worth transcoding, so the MP3 probe
@@ -177,6 +178,23 @@ fn cache_key(
         max_art_bytes: opts.max_art_bytes,
     });
     (key, opts)
+}
+
+/// The cache key and options for transcoding `file` to `quality`, or
+/// `None` when it would be served as it is (the original level, a file the
+/// transcoder is not tried on, an MP3 not well above the level).
+pub fn job_key(app: &App, file: &LibraryFile, quality: Quality) -> Option<(Key, Options)> {
+    let kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
+    if !transcodable(&file.relative) || !mp3_worth_reencoding(file, kbps) {
+        return None;
+    }
+    Some(cache_key(
+        app,
+        &file.relative,
+        &file.metadata,
+        quality,
+        kbps,
+    ))
 }
 
 /// Whether `relative` (whose metadata is `meta`) has a cache entry at
