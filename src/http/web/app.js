@@ -73,7 +73,6 @@ function crumbs(path) {
     nav.append(el('span', { 'aria-hidden': 'true' }, '›'), el('a', { href: browseHash(acc) }, part));
   }
   nav.lastChild.setAttribute('aria-current', 'page');
-  nav.scrollLeft = nav.scrollWidth;
 }
 
 function coverImg(url, cls, alt = '') {
