@@ -336,7 +336,8 @@ fn search_matches_every_word_without_case_or_accents() {
 
 #[test]
 fn cached_flags_follow_the_transcode_cache() {
-    let s = server();
+    // Without prefetch, which would cache the next track too.
+    let s = TestServer::start("[warm]\nprefetch_next = false\n", library);
     let r = s.get("/play/Artist/Album/a.wav?quality=low", &[]);
     assert_eq!(r.status, 200);
     common::wait_for("the low entry", || {

@@ -13,6 +13,13 @@ use tapedeck::quality::Quality;
 use tapedeck::transcode::Options;
 use tapedeck::workers::{JobSpec, Priority, Settings, Workers};
 
+/// `toml` with next-track prefetch off: these tests count transcodes and
+/// entries exactly, and a prefetch would add its own (tests/api.rs covers
+/// prefetch).
+fn cfg(toml: &str) -> String {
+    format!("{toml}\n[warm]\nprefetch_next = false\n")
+}
+
 const RATE: u32 = 44_100;
 
 fn stats(s: &TestServer) -> serde_json::Value {
@@ -48,7 +55,7 @@ fn assert_within_padding(decoded: u64, source: u64) {
 
 #[test]
 fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         std::fs::create_dir(root.join("A")).unwrap();
         write_wav(&root.join("A/01 one.wav"), RATE, 2, RATE * 5, 1);
     });
@@ -97,7 +104,7 @@ fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
 
 #[test]
 fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         write_wav(&root.join("long.wav"), RATE, 2, RATE * 40, 2);
     });
     let part = s.get(
@@ -116,7 +123,7 @@ fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
     assert_eq!(whole.body.len(), total, "announced length = final length");
     assert_eq!(&whole.body[1_000_000..1_001_000], &part.body[..]);
     // Past the end: 416 with the predicted length.
-    let s2 = TestServer::start("", |root| {
+    let s2 = TestServer::start(&cfg(""), |root| {
         write_wav(&root.join("b.wav"), RATE, 2, RATE * 2, 3);
     });
     let r = s2.get("/play/b.wav?quality=low", &[("Range", "bytes=99999999-")]);
@@ -126,7 +133,7 @@ fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
 
 #[test]
 fn concurrent_requests_for_one_missing_entry_make_one_transcode_and_identical_bodies() {
-    let s = Arc::new(TestServer::start("", |root| {
+    let s = Arc::new(TestServer::start(&cfg(""), |root| {
         write_wav(&root.join("same.wav"), RATE, 2, RATE * 20, 4);
     }));
     let bodies: Vec<Vec<u8>> = (0..6)
@@ -150,7 +157,7 @@ fn concurrent_requests_for_one_missing_entry_make_one_transcode_and_identical_bo
 #[test]
 fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
     // Each 20 s track at 128 kbit/s is about 320 KB; 1 MiB holds three.
-    let s = TestServer::start("[cache]\nmax_size = \"1 MiB\"\n", |root| {
+    let s = TestServer::start(&cfg("[cache]\nmax_size = \"1 MiB\"\n"), |root| {
         for i in 0..6 {
             write_wav(&root.join(format!("t{i}.wav")), RATE, 2, RATE * 20, 10 + i);
         }
@@ -196,7 +203,7 @@ fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
 fn concurrent_misses_through_a_small_budget_never_exceed_it() {
     // 8 tracks of 8 s at 192 kbit/s (about 190 KB each) through 1 MiB.
     let s = Arc::new(TestServer::start(
-        "[cache]\nmax_size = \"1 MiB\"\n",
+        &cfg("[cache]\nmax_size = \"1 MiB\"\n"),
         |root| {
             for i in 0..8 {
                 write_wav(&root.join(format!("c{i}.wav")), RATE, 2, RATE * 8, 20 + i);
@@ -239,7 +246,7 @@ fn concurrent_misses_through_a_small_budget_never_exceed_it() {
 #[test]
 fn an_entry_larger_than_the_budget_streams_without_caching() {
     // 50 s at 192 kbit/s is about 1.2 MB: more than the whole budget.
-    let s = TestServer::start("[cache]\nmax_size = \"1 MiB\"\n", |root| {
+    let s = TestServer::start(&cfg("[cache]\nmax_size = \"1 MiB\"\n"), |root| {
         write_wav(&root.join("big.wav"), RATE, 2, RATE * 50, 5);
     });
     let r = s.get("/play/big.wav?quality=medium", &[]);
@@ -255,7 +262,7 @@ fn an_entry_larger_than_the_budget_streams_without_caching() {
 #[test]
 fn leftover_part_files_are_removed_at_start_and_never_served() {
     let outer_part = std::sync::Mutex::new(None);
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         write_wav(&root.join("x.wav"), RATE, 2, RATE, 6);
         let cache = root.parent().unwrap().join("cache");
         std::fs::create_dir_all(&cache).unwrap();
@@ -270,7 +277,7 @@ fn leftover_part_files_are_removed_at_start_and_never_served() {
 
 #[test]
 fn a_changed_source_is_transcoded_again() {
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         write_wav(&root.join("x.wav"), RATE, 2, RATE, 7);
     });
     let a = s.get("/play/x.wav?quality=low", &[]);
@@ -285,7 +292,7 @@ fn a_changed_source_is_transcoded_again() {
 
 #[test]
 fn a_failed_transcode_serves_the_original_and_is_not_retried() {
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         std::fs::write(root.join("broken.flac"), vec![0x5a; 5000]).unwrap();
     });
     for _ in 0..3 {
@@ -300,7 +307,7 @@ fn a_failed_transcode_serves_the_original_and_is_not_retried() {
 
 #[test]
 fn non_audio_and_small_mp3_play_as_they_are() {
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         std::fs::write(root.join("notes.txt"), b"hello").unwrap();
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flac16_44k.flac"),
@@ -315,7 +322,7 @@ fn non_audio_and_small_mp3_play_as_they_are() {
 
 #[test]
 fn admin_needs_the_token_when_one_is_set() {
-    let s = TestServer::start("[admin]\ntoken = \"0123456789abcdef\"\n", |_| {});
+    let s = TestServer::start(&cfg("[admin]\ntoken = \"0123456789abcdef\"\n"), |_| {});
     let r = s.get("/admin/cache/stats", &[]);
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").is_some());
@@ -351,7 +358,7 @@ fn admin_needs_the_token_when_one_is_set() {
 
 #[test]
 fn clear_deletes_entries_and_reports_what_it_freed() {
-    let s = TestServer::start("", |root| {
+    let s = TestServer::start(&cfg(""), |root| {
         write_wav(&root.join("x.wav"), RATE, 2, RATE, 9);
     });
     s.get("/play/x.wav?quality=low", &[]);
@@ -369,7 +376,7 @@ fn clear_deletes_entries_and_reports_what_it_freed() {
 
 #[test]
 fn worker_threads_run_at_the_configured_nice() {
-    let _s = TestServer::start("[transcode]\nworkers = 2\nnice = 7\n", |_| {});
+    let _s = TestServer::start(&cfg("[transcode]\nworkers = 2\nnice = 7\n"), |_| {});
     // The workers set their nice as they start; give them a moment.
     wait_for("two niced workers", || {
         let mut niced = 0;
@@ -394,7 +401,7 @@ fn worker_threads_run_at_the_configured_nice() {
 #[test]
 fn a_full_queue_answers_503_when_configured_so() {
     let s = Arc::new(TestServer::start(
-        "[transcode]\nworkers = 1\nmax_queue = 1\non_busy = \"503\"\n",
+        &cfg("[transcode]\nworkers = 1\nmax_queue = 1\non_busy = \"503\"\n"),
         |root| {
             for i in 0..3 {
                 write_wav(&root.join(format!("q{i}.wav")), RATE, 2, RATE * 30, 30 + i);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Search and browse speed on a synthetic 10 000-track library (issue 6:
+# "fast on 10 000 tracks"). Builds DIR (default /tmp/tapedeck-10k) once:
+# 500 album folders of 20 tiny tagged WAV files (RIFF INFO title, artist,
+# album, track), starts the release binary on it, waits for the start-up
+# scan, then times searches and listings with curl and prints medians,
+# the scan time and the server's RSS.
+#
+#   bench/search.sh [DIR] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-/tmp/tapedeck-10k}
+rounds=${2:-20}
+port=18341
+
+if [ ! -d "$dir/music" ]; then
+  python3 - "$dir/music" <<'PY'
+import os, struct, sys
+root = sys.argv[1]
+words = ["Amber", "Blue", "Cedar", "Dune", "Ember", "Frost", "Gale", "Harbor", "Iris", "Jade",
+         "Kestrel", "Lumen", "Moss", "Nadir", "Onyx", "Pine", "Quill", "Raven", "Slate", "Tide"]
+def info(pairs):
+    body = b"INFO"
+    for key, val in pairs:
+        v = val.encode() + b"\0"
+        if len(v) % 2: v += b"\0"
+        body += key + struct.pack("<I", len(v)) + v
+    return b"LIST" + struct.pack("<I", len(body)) + body
+pcm = b"\0\0" * 4410  # 0.1 s mono 44.1 kHz
+for a in range(500):
+    artist = f"{words[a % 20]} {words[(a // 20) % 20]} Ensemble"
+    album = f"{words[(a * 7) % 20]} Sessions Vol {a}"
+    d = os.path.join(root, artist, album)
+    os.makedirs(d, exist_ok=True)
+    for t in range(1, 21):
+        title = f"{words[(a + t) % 20]} {words[(a * t) % 20]} Café {t}"
+        fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16)
+        data = b"data" + struct.pack("<I", len(pcm)) + pcm
+        chunks = fmt + data + info([(b"INAM", title), (b"IART", artist), (b"IPRD", album), (b"ITRK", str(t))])
+        with open(os.path.join(d, f"{t:02d} {title}.wav"), "wb") as f:
+            f.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+PY
+fi
+echo "library: $(find "$dir/music" -name '*.wav' | wc -l) tracks in $(find "$dir/music" -mindepth 2 -type d | wc -l) albums"
+
+cargo build --release -q
+log=$dir/server.log
+started=$(date +%s.%N)
+target/release/tapedeck serve --music "$dir/music" --cache "$dir/cache" --listen 127.0.0.1:$port 2>"$log" >/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null' EXIT
+until grep -q "library scan" "$log"; do sleep 0.05; done
+echo "start-up scan: $(grep -o 'library scan.*' "$log")"
+rss() { awk '/VmRSS/ {print $2/1024 " MB"}' /proc/$pid/status; }
+echo "RSS after the scan: $(rss)"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+time_url() { # time_url URL: median seconds over $rounds
+  for _ in $(seq "$rounds"); do
+    curl -s -o /dev/null -w '%{time_total}\n' "$1"
+  done | median
+}
+for q in "cafe%2017" "ember%20sessions" "nothing%20matches%20this" "jade"; do
+  hits=$(curl -s "http://127.0.0.1:$port/api/search?q=$q" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["tracks"]), "tracks,", len(d["dirs"]), "folders, truncated:", d["truncated"])')
+  printf 'search %-26s %s s median  (%s)\n' "$q" "$(time_url "http://127.0.0.1:$port/api/search?q=$q")" "$hits"
+done
+album=$(cd "$dir/music" && find . -mindepth 2 -maxdepth 2 -type d | head -1 | cut -c3- | python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip()))')
+printf 'browse one album (20 tracks)        %s s median\n' "$(time_url "http://127.0.0.1:$port/api/browse/$album")"
+printf 'browse the root (500 artists)       %s s median\n' "$(time_url "http://127.0.0.1:$port/api/browse/")"
+echo "RSS at the end: $(rss)"
