@@ -64,7 +64,7 @@ for q in "cafe%2017" "ember%20sessions" "nothing%20matches%20this" "jade"; do
   hits=$(curl -s "http://127.0.0.1:$port/api/search?q=$q" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["tracks"]), "tracks,", len(d["dirs"]), "folders, truncated:", d["truncated"])')
   printf 'search %-26s %s s median  (%s)\n' "$q" "$(time_url "http://127.0.0.1:$port/api/search?q=$q")" "$hits"
 done
-album=$(cd "$dir/music" && find . -mindepth 2 -maxdepth 2 -type d | head -1 | cut -c3- | python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip()))')
+album=$(cd "$dir/music" && find . -mindepth 2 -maxdepth 2 -type d -print -quit | cut -c3- | python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip()))')
 printf 'browse one album (20 tracks)        %s s median\n' "$(time_url "http://127.0.0.1:$port/api/browse/$album")"
 printf 'browse the root (500 artists)       %s s median\n' "$(time_url "http://127.0.0.1:$port/api/browse/")"
 echo "RSS at the end: $(rss)"
