@@ -184,7 +184,7 @@ async function showPlaylist(path) {
 async function showSearch(q) {
   const view = $('view');
   crumbs('');
-  if (!q.trim()) { route.last = null; return showFolder(''); }
+  if (!q.trim()) return showFolder('');
   let data;
   try {
     data = await getJSON('/api/search?q=' + encodeURIComponent(q));
