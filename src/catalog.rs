@@ -429,14 +429,7 @@ impl Catalog {
                 dirs.push(entry);
             } else if is_audio(&entry.name) {
                 let info = self.track_info(&entry.path, &entry.relative, &entry.metadata);
-                let cover = if info.has_art {
-                    Some(CoverRef {
-                        path: entry.relative.clone(),
-                        version: version_of(&entry.metadata),
-                    })
-                } else {
-                    folder_cover.clone()
-                };
+                let cover = track_cover(&entry, &info, folder_cover.as_ref());
                 tracks.push(TrackItem { entry, info, cover });
             } else if is_playlist(&entry.name) {
                 playlists.push(entry);
@@ -586,14 +579,7 @@ impl Catalog {
                 }
                 if matches(&hay) {
                     if hits.tracks.len() < limit {
-                        let cover = if info.has_art {
-                            Some(CoverRef {
-                                path: entry.relative.clone(),
-                                version: version_of(&entry.metadata),
-                            })
-                        } else {
-                            folder_cover.cloned()
-                        };
+                        let cover = track_cover(&entry, &info, folder_cover);
                         hits.tracks.push(TrackItem { entry, info, cover });
                     } else {
                         hits.truncated = true;
@@ -758,20 +744,14 @@ impl Catalog {
                         let f = *f;
                         let name = f.relative.rsplit('/').next().unwrap_or_default().to_owned();
                         let info = self.track_info(&f.path, &f.relative, &f.metadata);
-                        let cover = info.has_art.then(|| CoverRef {
-                            path: f.relative.clone(),
-                            version: version_of(&f.metadata),
-                        });
-                        Ok(TrackItem {
-                            entry: DirEntry {
-                                name,
-                                relative: f.relative,
-                                path: f.path,
-                                metadata: f.metadata,
-                            },
-                            info,
-                            cover,
-                        })
+                        let entry = DirEntry {
+                            name,
+                            relative: f.relative,
+                            path: f.path,
+                            metadata: f.metadata,
+                        };
+                        let cover = track_cover(&entry, &info, None);
+                        Ok(TrackItem { entry, info, cover })
                     }
                     Resolved::Track(_) => Err("not an audio file"),
                     Resolved::Missing(why) => Err(why),
@@ -784,6 +764,22 @@ impl Catalog {
             name,
             entries,
         })
+    }
+}
+
+/// A track's cover: its own picture when it has one, else `folder_cover`.
+fn track_cover(
+    entry: &DirEntry,
+    info: &TrackInfo,
+    folder_cover: Option<&CoverRef>,
+) -> Option<CoverRef> {
+    if info.has_art {
+        Some(CoverRef {
+            path: entry.relative.clone(),
+            version: version_of(&entry.metadata),
+        })
+    } else {
+        folder_cover.cloned()
     }
 }
 
