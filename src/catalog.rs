@@ -21,7 +21,7 @@ use log::{info, warn};
 use symphonia::core::codecs::audio::well_known as codecs;
 use symphonia::core::meta::StandardTag;
 
-use crate::library::{DirEntry, Library, LibraryDir, ResolveError};
+use crate::library::{DirEntry, Library, LibraryDir, ResolveError, mtime_ns};
 use crate::playlist::{self, RawEntry, Resolved};
 use crate::transcode::{self, TranscodeError, tags};
 
@@ -299,10 +299,6 @@ pub struct Catalog {
     lru: Mutex<Lru>,
     hits: AtomicU64,
     misses: AtomicU64,
-}
-
-fn mtime_ns(m: &Metadata) -> i128 {
-    i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec())
 }
 
 /// A short version string for a file: size and mtime in hex.

@@ -245,6 +245,13 @@ pub struct DirEntry {
     pub metadata: Metadata,
 }
 
+/// A file's modification time in nanoseconds since the Unix epoch: the
+/// precision cache keys, ETags and the metadata cache compare at.
+pub fn mtime_ns(meta: &Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
 fn not_found_or_io(relative: &str, err: io::Error) -> ResolveError {
     match err.kind() {
         // ENOTDIR: a segment in the middle is a file. Permission errors are

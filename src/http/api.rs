@@ -142,11 +142,7 @@ pub fn cover<'a>(
     } else {
         "public, max-age=86400"
     };
-    let matches = header("If-None-Match").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == img.etag)
-    });
-    let reply = if matches {
+    let reply = if super::conditional::none_match(header, &img.etag) {
         Reply::new(304, Body::Empty)
     } else {
         Reply::new(200, Body::Bytes(img.data)).header("Content-Type", img.mime_type)

@@ -51,11 +51,7 @@ fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 
 /// Serves `asset`, honouring `If-None-Match` and `Accept-Encoding`.
 pub fn serve<'a>(asset: &Asset, header: impl Fn(&str) -> Option<&'a str>) -> Reply {
-    let not_modified = header("If-None-Match").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == asset.etag)
-    });
-    let reply = if not_modified {
+    let reply = if super::conditional::none_match(&header, asset.etag) {
         Reply::new(304, Body::Empty)
     } else if accepts_gzip(header("Accept-Encoding")) {
         Reply::new(200, Body::Bytes(asset.gzip.to_vec()))

@@ -23,9 +23,13 @@ impl Validators {
     /// modification time in nanoseconds, so a replaced or rewritten file
     /// gets a new tag even within the same second.
     pub fn of_file(meta: &Metadata) -> Validators {
-        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
         Validators {
-            etag: format!("\"{:x}-{:x}-{:x}\"", meta.ino(), meta.len(), mtime_ns),
+            etag: format!(
+                "\"{:x}-{:x}-{:x}\"",
+                meta.ino(),
+                meta.len(),
+                crate::library::mtime_ns(meta)
+            ),
             last_modified: truncate_to_secs(meta.modified().unwrap_or(UNIX_EPOCH)),
         }
     }
@@ -105,6 +109,12 @@ fn if_range_matches(value: &str, v: &Validators) -> bool {
 enum Comparison {
     Strong,
     Weak,
+}
+
+/// Whether the request's `If-None-Match` matches `etag` (weak comparison,
+/// RFC 9110 §13.1.2): for responses that only ever answer 200 or 304.
+pub fn none_match<'a>(header: impl Fn(&str) -> Option<&'a str>, etag: &str) -> bool {
+    header("If-None-Match").is_some_and(|v| list_matches(v, etag, Comparison::Weak))
 }
 
 /// Whether an `If-Match`/`If-None-Match` value (`*` or a list of entity

@@ -16,7 +16,7 @@ use super::files;
 use super::range::{self, RangeOutcome};
 use super::reply::{Body, Reply, Stream};
 use crate::cache::{Key, KeyParts};
-use crate::library::LibraryFile;
+use crate::library::{LibraryFile, mtime_ns};
 use crate::quality::Quality;
 use crate::transcode::Options;
 use crate::workers::{JobSpec, Outcome, Priority, Refused, Started};
@@ -270,11 +270,6 @@ fn mp3_worth_reencoding(file: &LibraryFile, bitrate_kbps: u32) -> bool {
     let seconds = frames as f64 / f64::from(rate);
     let kbps = file.metadata.len() as f64 * 8.0 / seconds / 1000.0;
     kbps >= f64::from(bitrate_kbps) * MP3_REENCODE_RATIO
-}
-
-fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
-    use std::os::unix::fs::MetadataExt;
-    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
 /// `Artist/Album/01 x.flac` -> `Artist/Album/01 x.mp3` (for the download
