@@ -32,9 +32,16 @@ fn n(v: &serde_json::Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
 }
 
+/// Bytes of the files in `dir`. A file renamed (`.part` to `.mp3`) or
+/// evicted between the listing and its `stat` is skipped: the 1 ms watcher
+/// below races the workers, and once panicked on exactly that.
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
