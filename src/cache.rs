@@ -14,9 +14,10 @@
 //! commits or abandons it. Last use is the entry file's mtime, touched at
 //! most once an hour per entry (SD cards are mounted noatime and wear).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -134,6 +135,57 @@ pub struct Cache {
 pub struct Reservation {
     cache: Arc<Cache>,
     bytes: u64,
+    /// Entries this reservation may not evict when it grows.
+    protected: Option<Arc<Protected>>,
+}
+
+/// Entries a background writer (a warm job) must not evict to make room:
+/// the ones it made itself, and any entry used (played or written) within
+/// `recent`. Warming that would have to evict them stops instead of
+/// thrashing the cache.
+#[derive(Debug)]
+pub struct Protected {
+    keys: Mutex<HashSet<Key>>,
+    recent: Duration,
+}
+
+impl Protected {
+    /// Protects entries used within `recent`, plus those [`Protected::add`]ed.
+    pub fn new(recent: Duration) -> Protected {
+        Protected {
+            keys: Mutex::new(HashSet::new()),
+            recent,
+        }
+    }
+
+    /// Protects `key` from now on.
+    pub fn add(&self, key: Key) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+    }
+
+    fn spares(&self, key: &Key, entry: &Entry, now: SystemTime) -> bool {
+        now.duration_since(entry.last_use)
+            .map_or(true, |age| age < self.recent)
+            || self
+                .keys
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(key)
+    }
+}
+
+/// What [`Cache::verify`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub checked: u64,
+    /// Bytes of the entries checked.
+    pub bytes: u64,
+    /// Entries found broken and removed: key (hex) and why.
+    pub removed: Vec<(String, String)>,
 }
 
 impl Reservation {
@@ -150,7 +202,11 @@ impl Reservation {
         }
         let extra = total - self.bytes;
         let mut st = self.cache.lock();
-        if !self.cache.make_room(&mut st, extra) {
+        if self
+            .cache
+            .make_room(&mut st, extra, self.protected.as_deref())
+            .is_err()
+        {
             return false;
         }
         st.reserved_bytes += extra;
@@ -215,7 +271,7 @@ impl Cache {
             let mut guard = cache.lock();
             *guard = st;
             if guard.used_bytes > budget_bytes {
-                cache.make_room(&mut guard, 0);
+                let _ = cache.make_room(&mut guard, 0, None);
             }
             log::info!(
                 "cache: {} entries, {} of {} bytes in {}",
@@ -301,30 +357,85 @@ impl Cache {
     /// of entries (the caller streams without caching).
     pub fn reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
         let mut st = self.lock();
-        if !self.make_room(&mut st, bytes) {
-            return None;
-        }
+        self.make_room(&mut st, bytes, None).ok()?;
         st.reserved_bytes += bytes;
         Some(Reservation {
             cache: Arc::clone(self),
             bytes,
+            protected: None,
         })
     }
 
+    /// Like [`Cache::reserve`], but evicts only entries `protected` does not
+    /// spare, here and whenever the reservation grows.
+    ///
+    /// Errors: the bytes still missing when every evictable entry is gone;
+    /// nothing is evicted then.
+    pub fn reserve_sparing(
+        self: &Arc<Self>,
+        bytes: u64,
+        protected: &Arc<Protected>,
+    ) -> Result<Reservation, u64> {
+        let mut st = self.lock();
+        self.make_room(&mut st, bytes, Some(protected))?;
+        st.reserved_bytes += bytes;
+        Ok(Reservation {
+            cache: Arc::clone(self),
+            bytes,
+            protected: Some(Arc::clone(protected)),
+        })
+    }
+
+    /// Bytes a writer sparing `protected` could still reserve: free room
+    /// plus every entry it may evict.
+    pub fn room_sparing(&self, protected: &Protected) -> u64 {
+        let st = self.lock();
+        let now = SystemTime::now();
+        let kept: u64 = st
+            .entries
+            .iter()
+            .filter(|(k, e)| protected.spares(k, e, now))
+            .map(|(_, e)| e.size)
+            .sum();
+        self.budget_bytes
+            .saturating_sub(st.reserved_bytes)
+            .saturating_sub(kept)
+    }
+
     /// Evicts least recently used entries (creation time breaking ties)
-    /// until `extra` more bytes fit. False if they cannot, because other
-    /// reservations hold the room; nothing is evicted then.
-    fn make_room(&self, st: &mut State, extra: u64) -> bool {
-        if st.reserved_bytes + extra > self.budget_bytes {
-            return false;
+    /// until `extra` more bytes fit, skipping any that `protected` spares.
+    ///
+    /// Errors: the bytes still missing when other reservations and spared
+    /// entries hold the room; nothing is evicted then.
+    fn make_room(
+        &self,
+        st: &mut State,
+        extra: u64,
+        protected: Option<&Protected>,
+    ) -> Result<(), u64> {
+        let now = SystemTime::now();
+        let spared = |k: &Key, e: &Entry| protected.is_some_and(|p| p.spares(k, e, now));
+        let kept: u64 = match protected {
+            None => 0,
+            Some(_) => st
+                .entries
+                .iter()
+                .filter(|(k, e)| spared(k, e))
+                .map(|(_, e)| e.size)
+                .sum(),
+        };
+        let floor = st.reserved_bytes + kept + extra;
+        if floor > self.budget_bytes {
+            return Err(floor - self.budget_bytes);
         }
         while st.used_bytes + st.reserved_bytes + extra > self.budget_bytes {
             let Some((&key, &entry)) = st
                 .entries
                 .iter()
+                .filter(|(k, e)| !spared(k, e))
                 .min_by_key(|(_, e)| (e.last_use, e.created))
             else {
-                return false;
+                return Err(st.used_bytes + st.reserved_bytes + extra - self.budget_bytes);
             };
             let path = self.entry_path(&key);
             match fs::remove_file(&path) {
@@ -332,7 +443,7 @@ impl Cache {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     log::error!("cache: cannot evict {}: {e}", path.display());
-                    return false;
+                    return Err(st.used_bytes + st.reserved_bytes + extra - self.budget_bytes);
                 }
             }
             st.entries.remove(&key);
@@ -340,7 +451,7 @@ impl Cache {
             st.evictions += 1;
             log::debug!("cache: evicted {} ({} bytes)", key.hex(), entry.size);
         }
-        true
+        Ok(())
     }
 
     /// Makes the written `.part` file for `key` the entry: fsyncs it,
@@ -421,6 +532,42 @@ impl Cache {
         (files, bytes)
     }
 
+    /// Checks every complete entry with `check(path)` (which returns why
+    /// an entry is broken) and removes the broken ones. Entries are
+    /// checked without holding the cache lock, so serving goes on.
+    pub fn verify(&self, mut check: impl FnMut(&Path) -> Result<(), String>) -> VerifyReport {
+        let snapshot: Vec<(Key, u64)> = self
+            .lock()
+            .entries
+            .iter()
+            .map(|(k, e)| (*k, e.size))
+            .collect();
+        let mut report = VerifyReport::default();
+        for (key, size) in snapshot {
+            let path = self.entry_path(&key);
+            report.checked += 1;
+            report.bytes += size;
+            let why = match check(&path) {
+                Ok(()) => continue,
+                Err(_) if !path.exists() => continue, // evicted meanwhile
+                Err(why) => why,
+            };
+            log::warn!("cache: entry {} is broken ({why}); removing it", key.hex());
+            let mut st = self.lock();
+            if let Err(e) = fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                log::error!("cache: cannot remove {}: {e}", path.display());
+                continue;
+            }
+            if let Some(old) = st.entries.remove(&key) {
+                st.used_bytes = st.used_bytes.saturating_sub(old.size);
+            }
+            report.removed.push((key.hex(), why));
+        }
+        report
+    }
+
     /// Current sizes and counters.
     pub fn stats(&self) -> CacheStats {
         let st = self.lock();
@@ -434,6 +581,90 @@ impl Cache {
             evictions: st.evictions,
         }
     }
+}
+
+/// Name of the lock file in the cache directory.
+const LOCK_FILE: &str = ".lock";
+
+/// An exclusive `flock` on a cache directory's `.lock` file, held by the
+/// one process allowed to write entries: the server, or `tapedeck
+/// warm`/`tapedeck cache` when no server is running. Released when
+/// dropped or when the process dies (the kernel drops `flock`s with the
+/// descriptor, so a killed process never leaves a stale lock).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Why [`lock_dir`] did not lock.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another process holds it; `holder` is what it wrote (`<pid> <role>`).
+    Held { holder: String },
+    Io(io::Error),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Held { holder } => write!(f, "the cache is locked by {holder}"),
+            LockError::Io(e) => write!(f, "cannot lock the cache directory: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+/// Takes the exclusive lock on cache directory `dir` (created if needed)
+/// for `role` (e.g. `serve`, `warm`), waiting for it when `wait` is true.
+/// Writes `<pid> <role>` into the lock file for whoever finds it held.
+///
+/// Errors: [`LockError::Held`] when `wait` is false and another process
+/// has it; [`LockError::Io`] when the directory or file cannot be used.
+pub fn lock_dir(dir: &Path, role: &str, wait: bool) -> Result<DirLock, LockError> {
+    fs::create_dir_all(dir).map_err(LockError::Io)?;
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))
+        .map_err(LockError::Io)?;
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::WouldBlock {
+            return Err(LockError::Held {
+                holder: lock_holder(dir).unwrap_or_else(|| "another process".to_owned()),
+            });
+        }
+        return Err(LockError::Io(err));
+    }
+    let record = format!("{} {role}\n", std::process::id());
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(record.as_bytes()));
+    if let Err(e) = written {
+        log::debug!("cache: cannot record the lock holder: {e}");
+    }
+    Ok(DirLock { _file: file })
+}
+
+/// `pid <n> (<role>)` as recorded by the holder of `dir`'s lock.
+pub fn lock_holder(dir: &Path) -> Option<String> {
+    let mut text = String::new();
+    File::open(dir.join(LOCK_FILE))
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
+    let (pid, role) = text.trim().split_once(' ')?;
+    Some(format!("pid {pid} (tapedeck {role})"))
 }
 
 #[cfg(test)]

@@ -618,16 +618,23 @@ impl Catalog {
     /// folder art of the entry's folder and returns false to stop. Each
     /// folder is entered once even through symlinks, at most
     /// [`MAX_DEPTH`] deep.
-    fn walk(&self, mut visit: impl FnMut(DirEntry, Option<&CoverRef>) -> bool) {
+    fn walk(&self, visit: impl FnMut(DirEntry, Option<&CoverRef>) -> bool) {
+        let root = LibraryDir {
+            relative: String::new(),
+            path: self.library.root().to_path_buf(),
+        };
+        self.walk_from(root, visit);
+    }
+
+    /// [`Catalog::walk`] below `start` only.
+    fn walk_from(
+        &self,
+        start: LibraryDir,
+        mut visit: impl FnMut(DirEntry, Option<&CoverRef>) -> bool,
+    ) {
         let mut seen = HashSet::new();
         let mut queue = std::collections::VecDeque::new();
-        queue.push_back((
-            LibraryDir {
-                relative: String::new(),
-                path: self.library.root().to_path_buf(),
-            },
-            0usize,
-        ));
+        queue.push_back((start, 0usize));
         while let Some((dir, depth)) = queue.pop_front() {
             let Ok(meta) = std::fs::metadata(&dir.path) else {
                 continue;
@@ -662,6 +669,54 @@ impl Catalog {
                 }
             }
         }
+    }
+}
+
+impl Catalog {
+    /// Every track in folder `relative` (decoded; `""` is the root) and
+    /// below it: folder by folder, breadth first in natural order, each
+    /// folder's tracks in album order (see [`sort_tracks`]). Tags are read
+    /// through the metadata cache. No covers are looked up.
+    ///
+    /// Errors: as for [`Library::resolve_dir_relative`].
+    pub fn tracks_under(&self, relative: &str) -> Result<Vec<TrackItem>, ResolveError> {
+        let start = self.library.resolve_dir_relative(relative)?;
+        let mut out = Vec::new();
+        let mut folder: Vec<TrackItem> = Vec::new();
+        let flush = |folder: &mut Vec<TrackItem>, out: &mut Vec<TrackItem>| {
+            sort_tracks(folder);
+            out.append(folder);
+        };
+        self.walk_from(start, |entry, _| {
+            if entry.metadata.is_file() && is_audio(&entry.name) {
+                if folder
+                    .last()
+                    .is_some_and(|t| parent_of(&t.entry.relative) != parent_of(&entry.relative))
+                {
+                    flush(&mut folder, &mut out);
+                }
+                let info = self.track_info(&entry.path, &entry.relative, &entry.metadata);
+                folder.push(TrackItem {
+                    entry,
+                    info,
+                    cover: None,
+                });
+            }
+            true
+        });
+        flush(&mut folder, &mut out);
+        Ok(out)
+    }
+
+    /// [`Catalog::playlist`] for a path that is already decoded.
+    ///
+    /// Errors: as for [`Catalog::playlist`].
+    pub fn playlist_relative(&self, relative: &str) -> Result<PlaylistView, PlaylistError> {
+        let file = self
+            .library
+            .resolve_relative(relative)
+            .map_err(PlaylistError::NotFound)?;
+        self.read_playlist(file)
     }
 }
 
@@ -717,6 +772,10 @@ impl Catalog {
             .library
             .resolve(url_path)
             .map_err(PlaylistError::NotFound)?;
+        self.read_playlist(file)
+    }
+
+    fn read_playlist(&self, file: crate::library::LibraryFile) -> Result<PlaylistView, PlaylistError> {
         if !is_playlist(&file.relative) {
             return Err(PlaylistError::NotFound(ResolveError::NotFound));
         }

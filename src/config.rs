@@ -58,6 +58,12 @@ pub struct WarmConfig {
     /// Queue the next track (folder or playlist order) at background
     /// priority when a track is played at a transcoded level.
     pub prefetch_next: bool,
+    /// Folders, tracks and playlists (relative to the music root) warmed
+    /// in the background at start.
+    pub on_start: Vec<String>,
+    /// Levels `on_start` warms, and the default of a warm request that
+    /// names none. Never `original` (nothing to transcode).
+    pub qualities: Vec<Quality>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +250,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 struct RawWarm {
     prefetch_next: Option<bool>,
+    on_start: Option<Vec<String>>,
+    qualities: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -779,12 +787,42 @@ impl Config {
             library,
             cache,
             transcode,
-            warm: WarmConfig {
-                prefetch_next: raw.warm.prefetch_next.unwrap_or(true),
+            warm: {
+                let (names, origin) = src.take(raw.warm.qualities, vec!["medium".to_owned()]);
+                let qualities = parse_warm_qualities(&names)
+                    .map_err(|message| invalid(origin, "warm.qualities", message))?;
+                WarmConfig {
+                    prefetch_next: raw.warm.prefetch_next.unwrap_or(true),
+                    on_start: raw.warm.on_start.unwrap_or_default(),
+                    qualities,
+                }
             },
             admin,
         })
     }
+}
+
+/// Parses warm levels: at least one, each `high`, `medium` or `low`,
+/// duplicates dropped.
+///
+/// Errors: a message naming the offending value.
+pub fn parse_warm_qualities(names: &[String]) -> Result<Vec<Quality>, String> {
+    if names.is_empty() {
+        return Err("name at least one of \"high\", \"medium\", \"low\"".to_owned());
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let q: Quality = name
+            .parse()
+            .map_err(|e: crate::quality::UnknownQuality| e.to_string())?;
+        if q == Quality::Original {
+            return Err("\"original\" is never transcoded, so there is nothing to warm".to_owned());
+        }
+        if !out.contains(&q) {
+            out.push(q);
+        }
+    }
+    Ok(out)
 }
 
 /// The full default configuration as TOML, with a comment on every key.
@@ -865,6 +903,14 @@ low = {DEFAULT_BITRATE_LOW_KBPS}
 # folder, or in the playlist it was started from) in the background, so the
 # next play starts from the cache.
 prefetch_next = true
+# Folders, tracks and .m3u/.m3u8 playlists (paths relative to the music root)
+# to transcode in the background each time the server starts; already cached
+# tracks are skipped. Follow it with GET /admin/jobs. Example:
+# on_start = ["Playlists/Evening.m3u", "Artist/Album"]
+on_start = []
+# Levels warmed by on_start, and by `tapedeck warm` or POST
+# /admin/cache/warm when they name none: any of "high", "medium", "low".
+qualities = ["medium"]
 
 [admin]
 # Bearer token required by /admin/* ("Authorization: Bearer <token>"), at

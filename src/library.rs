@@ -119,7 +119,22 @@ impl Library {
                 path: self.root.clone(),
             });
         }
-        let relative = decode_relative(url_path)?;
+        self.resolve_dir_relative(&decode_relative(url_path)?)
+    }
+
+    /// Like [`Library::resolve_dir`] for a path that is already decoded;
+    /// `""` is the root.
+    ///
+    /// Errors: as for [`Library::resolve_dir`].
+    pub fn resolve_dir_relative(&self, relative: &str) -> Result<LibraryDir, ResolveError> {
+        let relative = relative.trim_end_matches('/');
+        if relative.is_empty() {
+            return Ok(LibraryDir {
+                relative: String::new(),
+                path: self.root.clone(),
+            });
+        }
+        let relative = check_relative(relative.to_owned())?;
         let canonical = self.locate(&relative)?;
         match std::fs::metadata(&canonical) {
             Ok(m) if m.is_dir() => Ok(LibraryDir {

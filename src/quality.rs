@@ -10,7 +10,8 @@ use std::str::FromStr;
 /// A playback quality level. `Original` is the untouched source file; the
 /// others are constant-bitrate MP3 at the bitrate configured for the level
 /// (defaults: high 256, medium 192, low 128 kbit/s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Quality {
     Original,
     High,

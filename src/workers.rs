@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, select_biased};
 
-use crate::cache::{Cache, Key, Reservation};
+use crate::cache::{Cache, Key, Protected, Reservation};
 use crate::transcode::{self, Options};
 
 /// Bytes reserved for a job whose size cannot be predicted; grown as it
@@ -54,6 +54,10 @@ pub struct JobSpec {
     pub opts: Options,
     /// Whether the result is kept in the cache.
     pub cache: bool,
+    /// Entries this job may not evict (warming): when the budget cannot
+    /// hold the result without them, the job ends with
+    /// [`Outcome::NoRoom`] instead of transcoding. `None`: plain LRU.
+    pub protect: Option<Arc<Protected>>,
 }
 
 /// How a job ended.
@@ -66,9 +70,14 @@ pub enum Outcome {
     Streamed,
     /// The transcode failed; the message names the file.
     Failed(String),
-    /// Stopped because every listener left (`finish_abandoned` off) or the
-    /// server is stopping; nothing is kept and nothing counts as failed.
+    /// Stopped because every listener left (`finish_abandoned` off), the
+    /// server is stopping, or the warm job that queued it was cancelled;
+    /// nothing is kept and nothing counts as failed.
     Cancelled,
+    /// Not transcoded: the budget cannot hold the result without evicting
+    /// entries [`JobSpec::protect`] spares; `short_bytes` more would have
+    /// been needed.
+    NoRoom { short_bytes: u64 },
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +101,11 @@ struct JobState {
     readers: usize,
     had_readers: bool,
     last_reader_left: Option<Instant>,
+    /// Someone asked for it interactively (a play, not warming).
+    interactive: bool,
+    /// Its background requester gave up: stop at the next write unless
+    /// someone is listening or asked for it interactively.
+    cancel: bool,
 }
 
 /// One transcode, shared by every client waiting for it.
@@ -138,6 +152,30 @@ impl Job {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Waits up to `timeout` for the job to end; `None` if it has not.
+    pub fn wait_done_for(&self, timeout: Duration) -> Option<Outcome> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        loop {
+            if let Some(o) = &st.outcome {
+                return Some(o.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Cancels a job queued in the background, unless someone asked for it
+    /// interactively or is streaming it: it is then skipped if still
+    /// queued, or stopped at its next write (its `.part` removed).
+    pub fn cancel_background(&self) {
+        self.publish(|st| st.cancel = true);
     }
 
     /// Waits for the job to end and returns how.
@@ -393,10 +431,14 @@ impl Workers {
         }
         let mut jobs = lock(&self.shared.jobs);
         if let Some(job) = jobs.get(&spec.key) {
-            if priority == Priority::Interactive && !job.lock().claimed {
-                // Taking it from either queue runs it once: the worker
-                // skips a job that has already started.
-                let _ = self.interactive.try_send(Arc::clone(job));
+            if priority == Priority::Interactive {
+                let mut st = job.lock();
+                st.interactive = true;
+                if !st.claimed {
+                    // Taking it from either queue runs it once: the worker
+                    // skips a job that has already started.
+                    let _ = self.interactive.try_send(Arc::clone(job));
+                }
             }
             return Ok(Arc::clone(job));
         }
@@ -407,7 +449,10 @@ impl Workers {
         }
         let job = Arc::new(Job {
             spec,
-            state: Mutex::new(JobState::default()),
+            state: Mutex::new(JobState {
+                interactive: priority == Priority::Interactive,
+                ..JobState::default()
+            }),
             changed: Condvar::new(),
         });
         let queue = match priority {
@@ -440,16 +485,21 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
             recv(background) -> j => j,
         };
         let Ok(job) = job else { return };
-        {
+        let skip = {
             let mut st = job.lock();
             if st.claimed {
                 continue; // queued twice to move it ahead; already taken
             }
             st.claimed = true;
-        }
+            st.cancel && !st.interactive
+        };
         shared.stats.running.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let outcome = run(shared, &job);
+        let outcome = if skip {
+            Outcome::Cancelled
+        } else {
+            run(shared, &job)
+        };
         shared.stats.running.fetch_sub(1, Ordering::Relaxed);
         match &outcome {
             Outcome::Failed(e) => {
@@ -458,6 +508,10 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
                 log::warn!("{e}");
             }
             Outcome::Cancelled => {}
+            Outcome::NoRoom { short_bytes } => log::info!(
+                "not warming {:?}: the budget is full of recent entries ({short_bytes} bytes short)",
+                job.spec.relative
+            ),
             _ => {
                 shared.stats.done.fetch_add(1, Ordering::Relaxed);
                 log::info!(
@@ -530,6 +584,14 @@ impl Write for JobWriter<'_> {
             self.cancelled = true;
             return Err(io::Error::other("the server is stopping"));
         }
+        {
+            let st = self.job.lock();
+            if st.cancel && !st.interactive && st.readers == 0 {
+                drop(st);
+                self.cancelled = true;
+                return Err(io::Error::other("its warm job was cancelled"));
+            }
+        }
         if let Some(grace) = self.abandon_after {
             let st = self.job.lock();
             if st.readers == 0
@@ -586,8 +648,18 @@ fn run(shared: &Shared, job: &Job) -> Outcome {
     let predicted = prepared.predicted_bytes;
     let cache = &shared.cache;
     let part = cache.part_path(&spec.key);
-    let reservation = if spec.cache {
-        let r = cache.reserve(predicted.unwrap_or(UNPREDICTED_RESERVATION));
+    let wanted = predicted.unwrap_or(UNPREDICTED_RESERVATION);
+    let reservation = if spec.cache
+        && let Some(protect) = &spec.protect
+    {
+        match cache.reserve_sparing(wanted, protect) {
+            Ok(r) => Some(r),
+            // Someone is waiting to play it: stream it without keeping it.
+            Err(_) if job.lock().interactive => None,
+            Err(short_bytes) => return Outcome::NoRoom { short_bytes },
+        }
+    } else if spec.cache {
+        let r = cache.reserve(wanted);
         if r.is_none() {
             log::info!(
                 "not caching {:?}: {} bytes do not fit the {}-byte budget",

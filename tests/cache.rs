@@ -478,6 +478,7 @@ fn job_spec(path: &Path, name: &str) -> JobSpec {
         input: path.to_owned(),
         relative: name.to_owned(),
         opts,
+        protect: None,
         cache: true,
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::App;
 use super::reply::{Body, Reply};
 use super::router::Target;
-use super::transcoded;
+use crate::keys;
 use crate::catalog::{CoverRef, DirItem, PlaylistError, TrackItem, parent_of};
 use crate::library::{DirEntry, ResolveError};
 use crate::quality::Quality;
@@ -97,7 +97,11 @@ fn entry_json(e: &DirEntry) -> Value {
 
 fn track_json(app: &App, t: &TrackItem) -> Value {
     let i = &t.info;
-    let cached = |q| transcoded::is_cached(app, &t.entry.relative, &t.entry.metadata, q);
+    let cached = |q| {
+        app.workers.as_ref().is_some_and(|w| {
+            keys::is_cached(&app.config, w.cache(), &t.entry.relative, &t.entry.metadata, q)
+        })
+    };
     json!({
         "path": t.entry.relative,
         "file": t.entry.name,

@@ -39,6 +39,7 @@ use crate::cache::Cache;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::library::Library;
+use crate::warm::Warmer;
 use crate::workers::{Settings, Workers};
 use reply::Reply;
 
@@ -52,7 +53,10 @@ pub struct App {
     pub prefetch: prefetch::Prefetch,
     /// The transcoding workers and their cache; `None` when the cache
     /// directory cannot be used (every level then plays the original).
-    pub workers: Option<Workers>,
+    pub workers: Option<Arc<Workers>>,
+    /// Warm jobs (`/admin/cache/warm`, `/admin/jobs`); `None` without
+    /// workers.
+    pub warmer: Option<Warmer>,
 }
 
 impl App {
@@ -62,7 +66,7 @@ impl App {
     pub fn new(config: Config) -> io::Result<App> {
         let library = Library::new(&config.library.root, config.library.follow_symlinks)?;
         let workers = match Cache::open(&config.cache.dir, config.cache.max_size_bytes) {
-            Ok(cache) => Some(Workers::start(
+            Ok(cache) => Some(Arc::new(Workers::start(
                 cache,
                 Settings {
                     workers: config.transcode.workers,
@@ -72,7 +76,7 @@ impl App {
                     finish_abandoned: config.transcode.finish_abandoned,
                     abandon_grace: crate::workers::ABANDON_GRACE,
                 },
-            )?),
+            )?)),
             Err(e) => {
                 error!(
                     "cache directory {} unusable ({e}); serving originals only",
@@ -85,12 +89,21 @@ impl App {
             library.clone(),
             config.library.metadata_cache_entries,
         ));
+        let warmer = match &workers {
+            Some(w) => Some(Warmer::start(
+                config.clone(),
+                Arc::clone(&catalog),
+                Arc::clone(w),
+            )?),
+            None => None,
+        };
         Ok(App {
             config,
             library,
             catalog,
             prefetch: prefetch::Prefetch::default(),
             workers,
+            warmer,
         })
     }
 }
@@ -419,12 +432,40 @@ fn busy(req: Request, why: &str) {
 }
 
 /// Handles one request on a handler thread and logs it.
-fn serve_one(app: &App, req: Request) {
+fn serve_one(app: &App, mut req: Request) {
     let started = Instant::now();
-    let reply = catch_panics(
-        || router::handle(app, &req),
-        || format!("{} {}", req.method(), log_path(req.url())),
-    );
+    let reply = match admin::event_stream(app, &req) {
+        Some(Ok(job)) => return stream_events(&job, req, started),
+        Some(Err(reply)) => reply,
+        None => {
+            let what = format!("{} {}", req.method(), log_path(req.url()));
+            catch_panics(|| router::handle(app, &mut req), || what)
+        }
+    };
+    respond(req, reply, started);
+}
+
+/// Streams a warm job's events on the raw connection (see
+/// [`admin::stream_events`]) and logs the request when the stream ends.
+fn stream_events(job: &crate::warm::WarmJob, req: Request, started: Instant) {
+    let path = log_path(req.url());
+    let peer = req
+        .remote_addr()
+        .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+    let last_event_id = router::header(&req, "Last-Event-ID").and_then(|v| v.trim().parse().ok());
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        admin::stream_events(job, last_event_id, req.into_writer())
+    }));
+    let ms = started.elapsed().as_millis();
+    match result {
+        Ok(Ok(bytes)) => info!("{peer} GET {path} 200 {bytes} bytes {ms} ms (event stream)"),
+        Ok(Err(e)) => info!("{peer} GET {path} 200 - bytes {ms} ms (event stream; client gone: {e})"),
+        Err(_) => error!("event stream {path} panicked"),
+    }
+}
+
+/// Sends `reply` and logs the request.
+fn respond(req: Request, reply: Reply, started: Instant) {
     let method = req.method().clone();
     let path = log_path(req.url());
     let peer = req

@@ -12,8 +12,8 @@ use log::{debug, info};
 
 use super::App;
 use super::api::encode_path;
-use super::transcoded;
 use crate::cache::Key;
+use crate::keys;
 use crate::catalog::{TrackItem, parent_of};
 use crate::library::LibraryFile;
 use crate::quality::Quality;
@@ -95,7 +95,7 @@ pub fn after(app: &App, file: &LibraryFile, quality: Quality, playlist: Option<&
     let Ok(next_file) = app.library.resolve_relative(&next.entry.relative) else {
         return;
     };
-    let Some((key, opts)) = transcoded::job_key(app, &next_file, quality) else {
+    let Some((key, opts)) = keys::job_key(&app.config, &next_file, quality) else {
         return;
     };
     if workers.cache().contains(&key) {
@@ -107,6 +107,7 @@ pub fn after(app: &App, file: &LibraryFile, quality: Quality, playlist: Option<&
         relative: next_file.relative.clone(),
         opts,
         cache: true,
+        protect: None,
     };
     match workers.request(spec, Priority::Background) {
         Ok(_) => {

@@ -60,8 +60,9 @@ pub fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
 
 /// Answers one request. Never panics on client input; a bug that does
 /// panic is turned into a 500 by the caller.
-pub fn handle(app: &App, req: &Request) -> Reply {
-    let target = Target::parse(req.url());
+pub fn handle(app: &App, req: &mut Request) -> Reply {
+    let url = req.url().to_owned();
+    let target = Target::parse(&url);
     if let Some(rest) = target.path.strip_prefix("/play/") {
         return only_get_or_head(req).unwrap_or_else(|| play(app, req, rest, &target));
     }

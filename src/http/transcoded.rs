@@ -15,25 +15,15 @@ use super::App;
 use super::files;
 use super::range::{self, RangeOutcome};
 use super::reply::{Body, Reply, Stream};
-use crate::cache::{Key, KeyParts};
-use crate::library::{LibraryFile, mtime_ns};
+use crate::keys;
+use crate::library::LibraryFile;
 use crate::quality::Quality;
-use crate::transcode::Options;
 use crate::workers::{JobSpec, Outcome, Priority, Refused, Started};
-
-/// Extensions the transcoder is tried on; anything else plays as it is.
-const TRANSCODABLE: [&str; 12] = [
-    "flac", "wav", "wave", "aif", "aiff", "aifc", "m4a", "mp4", "ogg", "oga", "mp3", "aac",
-];
 
 /// How long a request waits for its job to leave the queue.
 const QUEUE_WAIT: Duration = Duration::from_secs(60);
 /// How long a reader waits for the encoder to reach the bytes it needs.
 const STALL: Duration = Duration::from_secs(60);
-
-/// An MP3 source is re-encoded only when it is at least this much larger
-/// than the requested level.
-const MP3_REENCODE_RATIO: f64 = 1.3;
 
 /// Serves `file` transcoded to `quality`, or `None` for the original.
 pub fn serve<'a>(
@@ -44,10 +34,16 @@ pub fn serve<'a>(
 ) -> Option<Reply> {
     let workers = app.workers.as_ref()?;
     let bitrate_kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
-    if !transcodable(&file.relative) {
+    if !keys::transcodable(&file.relative) {
         return None;
     }
-    let (key, opts) = cache_key(app, &file.relative, &file.metadata, quality, bitrate_kbps);
+    let (key, opts) = keys::cache_key(
+        &app.config,
+        &file.relative,
+        &file.metadata,
+        quality,
+        bitrate_kbps,
+    );
     let disposition = files::content_disposition(&mp3_name(&file.relative));
     let cache = workers.cache();
     if app.config.cache.enabled
@@ -59,7 +55,7 @@ pub fn serve<'a>(
     }
     // An entry exists only for files worth transcoding, so the MP3 probe
     // is needed on a miss alone.
-    if !mp3_worth_reencoding(file, bitrate_kbps) {
+    if !keys::mp3_worth_reencoding(file, bitrate_kbps) {
         debug!(
             "{}: {quality} would not be smaller; serving the original",
             file.relative
@@ -73,6 +69,7 @@ pub fn serve<'a>(
         relative: file.relative.clone(),
         opts,
         cache: app.config.cache.enabled,
+        protect: None,
     };
     let job = match workers.request(spec, Priority::Interactive) {
         Ok(job) => job,
@@ -154,65 +151,6 @@ pub fn serve<'a>(
     Some(reply)
 }
 
-/// The cache key of `relative` (whose metadata is `meta`) at
-/// `quality` (`bitrate_kbps`), and the transcode options it stands for.
-fn cache_key(
-    app: &App,
-    relative: &str,
-    meta: &std::fs::Metadata,
-    quality: Quality,
-    bitrate_kbps: u32,
-) -> (Key, Options) {
-    let opts = Options {
-        bitrate_kbps,
-        encoder_quality: app.config.transcode.encoder_quality,
-        max_art_bytes: app.config.transcode.max_art_bytes,
-    };
-    let key = Key::new(&KeyParts {
-        relative,
-        source_size: meta.len(),
-        source_mtime_ns: mtime_ns(meta),
-        quality,
-        bitrate_kbps,
-        encoder_quality: opts.encoder_quality,
-        max_art_bytes: opts.max_art_bytes,
-    });
-    (key, opts)
-}
-
-/// The cache key and options for transcoding `file` to `quality`, or
-/// `None` when it would be served as it is (the original level, a file the
-/// transcoder is not tried on, an MP3 not well above the level).
-pub fn job_key(app: &App, file: &LibraryFile, quality: Quality) -> Option<(Key, Options)> {
-    let kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
-    if !transcodable(&file.relative) || !mp3_worth_reencoding(file, kbps) {
-        return None;
-    }
-    Some(cache_key(
-        app,
-        &file.relative,
-        &file.metadata,
-        quality,
-        kbps,
-    ))
-}
-
-/// Whether `relative` (whose metadata is `meta`) has a cache entry at
-/// `quality`; always false for the original and without a cache.
-pub fn is_cached(app: &App, relative: &str, meta: &std::fs::Metadata, quality: Quality) -> bool {
-    let (Some(workers), Some(kbps)) = (
-        app.workers.as_ref(),
-        app.config.transcode.bitrate_kbps.for_quality(quality),
-    ) else {
-        return false;
-    };
-    app.config.cache.enabled
-        && transcodable(relative)
-        && workers
-            .cache()
-            .contains(&cache_key(app, relative, meta, quality, kbps).0)
-}
-
 /// Headers of a reply for a transcode in progress. No validators: the
 /// first frame (the Info tag) is rewritten when the encode ends, so these
 /// bytes are not yet the entry's.
@@ -238,38 +176,6 @@ fn serve_entry<'a>(
             Reply::error(500, "the cache entry could not be read")
         }
     }
-}
-
-fn extension(relative: &str) -> String {
-    relative
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
-/// Whether `relative` has an extension the transcoder is tried on.
-fn transcodable(relative: &str) -> bool {
-    TRANSCODABLE.contains(&extension(relative).as_str())
-}
-
-/// False for an MP3 whose average bitrate is not well above
-/// `bitrate_kbps` (re-encoding it gains nothing); true for anything else.
-fn mp3_worth_reencoding(file: &LibraryFile, bitrate_kbps: u32) -> bool {
-    if extension(&file.relative) != "mp3" {
-        return true;
-    }
-    let Ok(d) = crate::transcode::open(&file.path, &file.relative) else {
-        return false;
-    };
-    let (Some(frames), Some(rate)) = (d.total_frames, d.params.sample_rate) else {
-        return false;
-    };
-    if frames == 0 || rate == 0 {
-        return false;
-    }
-    let seconds = frames as f64 / f64::from(rate);
-    let kbps = file.metadata.len() as f64 * 8.0 / seconds / 1000.0;
-    kbps >= f64::from(bitrate_kbps) * MP3_REENCODE_RATIO
 }
 
 /// `Artist/Album/01 x.flac` -> `Artist/Album/01 x.mp3` (for the download
