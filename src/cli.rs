@@ -27,6 +27,60 @@ pub enum Command {
     Config(ConfigCommand),
     /// Convert one audio file to MP3 and say what was done.
     Transcode(TranscodeArgs),
+    /// Transcode tracks, folders and playlists into the cache ahead of time,
+    /// with a progress bar. Goes through the running server when there is
+    /// one (it keeps its budget and serves plays first); else works here,
+    /// holding the cache directory's lock.
+    Warm(WarmArgs),
+    /// Cache maintenance, through the running server or under the cache lock.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Tracks, folders or .m3u/.m3u8 playlists: paths on this machine inside
+    /// the music root, or paths relative to the music root.
+    #[arg(required = true, value_name = "PATH|PLAYLIST")]
+    pub entries: Vec<String>,
+    /// Level(s) to warm: high, medium, low; repeat or separate with commas
+    /// [default: warm.qualities from the config, else medium].
+    #[arg(long, short = 'q', value_name = "LEVEL")]
+    pub quality: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, size against the budget, and (from a running server) hit counts.
+    Stats(CommonArgs),
+    /// Delete cached entries: all, or those not played for N days.
+    Clear {
+        /// Only entries not played for more than this many days.
+        #[arg(long, value_name = "N")]
+        older_than_days: Option<u32>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Check that every entry is a whole MP3 (frames from first to last,
+    /// matching its Info tag); remove and list broken ones. Exits 1 when
+    /// any was removed.
+    Verify(CommonArgs),
+}
+
+/// Options shared by the commands that work on a server's cache.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Config file [default: ~/.config/tapedeck/config.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Music root, overriding library.root [default: ~/Music].
+    #[arg(long, value_name = "DIR")]
+    pub music: Option<PathBuf>,
+    /// Cache directory, overriding cache.dir [default: ~/.cache/tapedeck].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

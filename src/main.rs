@@ -1,6 +1,8 @@
 //! The `tapedeck` binary: parse arguments, load config, start logging, run.
 
 mod cli;
+mod client;
+mod tools;
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -8,9 +10,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use log::{LevelFilter, info};
 
-use cli::{Cli, Command, ConfigCommand, ServeArgs, TranscodeArgs};
+use cli::{CacheCommand, Cli, Command, CommonArgs, ConfigCommand, ServeArgs, TranscodeArgs};
 use tapedeck::config::{self, Bitrates, Config, Overrides};
+use tapedeck::cache::{self, LockError};
 use tapedeck::http::{App, Server};
+use tapedeck::warm::WarmRequest;
 use tapedeck::quality::Quality;
 use tapedeck::transcode;
 
@@ -18,7 +22,7 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("tapedeck: {e}");
             ExitCode::FAILURE
@@ -41,21 +45,59 @@ fn limit_malloc_arenas() {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+/// Runs the command; returns the process exit code.
+fn run(cli: Cli) -> Result<u8, Box<dyn Error>> {
     match cli.command {
-        None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve).map(|()| 0),
+        Some(Command::Serve(args)) => serve(args).map(|()| 0),
         Some(Command::Config(ConfigCommand::Default)) => {
             print!("{}", config::default_toml());
-            Ok(())
+            Ok(0)
         }
-        Some(Command::Transcode(args)) => transcode_one(args),
+        Some(Command::Transcode(args)) => transcode_one(args).map(|()| 0),
         Some(Command::Config(ConfigCommand::Check { file })) => {
             Config::load(Some(&file), &Overrides::default())?;
             println!("{}: ok", file.display());
-            Ok(())
+            Ok(0)
+        }
+        Some(Command::Warm(args)) => {
+            tools::warm(load_common(&args.common)?, &args.entries, &args.quality)
+        }
+        Some(Command::Cache(command)) => {
+            let (common, action) = match command {
+                CacheCommand::Stats(c) => (c, tools::CacheAction::Stats),
+                CacheCommand::Clear {
+                    older_than_days,
+                    common,
+                } => (common, tools::CacheAction::Clear { older_than_days }),
+                CacheCommand::Verify(c) => (c, tools::CacheAction::Verify),
+            };
+            tools::cache(load_common(&common)?, action)
         }
     }
+}
+
+/// The config `tapedeck warm` and `tapedeck cache` work with: the same
+/// file the server reads by default, so they find its cache and address.
+fn load_common(args: &CommonArgs) -> Result<Config, Box<dyn Error>> {
+    let _ = simplelog::WriteLogger::init(
+        LevelFilter::Warn,
+        simplelog::ConfigBuilder::new()
+            .set_time_level(LevelFilter::Off)
+            .add_filter_allow_str("tapedeck")
+            .build(),
+        std::io::stderr(),
+    );
+    let file = args
+        .config
+        .clone()
+        .or_else(|| config::default_config_path().filter(|p| p.is_file()));
+    let overrides = Overrides {
+        music: args.music.clone(),
+        cache: args.cache.clone(),
+        listen: None,
+    };
+    Ok(Config::load(file.as_deref(), &overrides)?)
 }
 
 /// `tapedeck transcode`: one file, for users and benchmarks.
@@ -129,7 +171,28 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let root = config.library.root.clone();
     let listen = config.server.listen;
     let nice = config.transcode.nice;
+    let _cache_lock = lock_cache(&config.cache.dir)?;
+    let on_start = config.warm.on_start.clone();
+    let warm_qualities = config.warm.qualities.clone();
     let app = App::new(config)?;
+    if let Some(warmer) = app.warmer.as_ref().filter(|_| !on_start.is_empty()) {
+        let request = WarmRequest::from_entries(&on_start, warm_qualities);
+        let bad = warmer.check(&request);
+        for (entry, why) in &bad {
+            log::warn!("warm.on_start: {entry:?} {why}; skipped");
+        }
+        let keep: Vec<String> = on_start
+            .into_iter()
+            .filter(|e| !bad.iter().any(|(b, _)| b == e))
+            .collect();
+        if !keep.is_empty() {
+            let request = WarmRequest::from_entries(&keep, request.qualities);
+            match warmer.submit(request) {
+                Ok(job) => info!("warm.on_start: job {} queued", job.id()),
+                Err(e) => log::warn!("warm.on_start: {e}"),
+            }
+        }
+    }
     let catalog = std::sync::Arc::clone(&app.catalog);
     let server = Server::start(app)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
@@ -165,6 +228,35 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     server.shutdown();
     info!("stopped");
     Ok(())
+}
+
+/// Takes the cache directory's lock for the server's lifetime, so that
+/// `tapedeck warm` and `tapedeck cache` go through its admin API instead of
+/// writing beside it. Waits for one of those commands to finish; refuses
+/// to share the cache with another server. Without a usable directory
+/// there is nothing to lock (the server then serves originals).
+///
+/// Errors: another server holds the lock.
+fn lock_cache(dir: &std::path::Path) -> Result<Option<cache::DirLock>, Box<dyn Error>> {
+    match cache::lock_dir(dir, "serve", false) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(LockError::Held { holder }) if holder.ends_with("(tapedeck serve)") => Err(format!(
+            "{} is the cache of another tapedeck server, {holder}; give each server its own cache.dir",
+            dir.display()
+        )
+        .into()),
+        Err(LockError::Held { holder }) => {
+            info!(
+                "waiting for {holder} to release {} before serving",
+                dir.display()
+            );
+            Ok(cache::lock_dir(dir, "serve", true).ok())
+        }
+        Err(LockError::Io(e)) => {
+            log::warn!("cannot lock {}: {e}", dir.display());
+            Ok(None)
+        }
+    }
 }
 
 fn listen_error_hint(e: &std::io::Error) -> String {
