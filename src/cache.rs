@@ -600,7 +600,9 @@ pub struct DirLock {
 #[derive(Debug)]
 pub enum LockError {
     /// Another process holds it; `holder` is what it wrote (`<pid> <role>`).
-    Held { holder: String },
+    Held {
+        holder: String,
+    },
     Io(io::Error),
 }
 

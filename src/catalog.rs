@@ -775,7 +775,10 @@ impl Catalog {
         self.read_playlist(file)
     }
 
-    fn read_playlist(&self, file: crate::library::LibraryFile) -> Result<PlaylistView, PlaylistError> {
+    fn read_playlist(
+        &self,
+        file: crate::library::LibraryFile,
+    ) -> Result<PlaylistView, PlaylistError> {
         if !is_playlist(&file.relative) {
             return Err(PlaylistError::NotFound(ResolveError::NotFound));
         }

@@ -124,7 +124,8 @@ impl Client {
                 .and_then(|h| std::str::from_utf8(h.value).ok())
                 .map(str::trim)
         };
-        let chunked = header("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let chunked =
+            header("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
         let length = header("Content-Length").and_then(|v| v.parse::<u64>().ok());
         let body: Box<dyn BufRead + Send> = if chunked {
             Box::new(BufReader::new(chunked_transfer::Decoder::new(reader)))
@@ -146,7 +147,12 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> io::Result<(u16, serde_json::Value)> {
         let bytes = body.map(|b| b.to_string().into_bytes());
-        let mut resp = self.send(method, path, bytes.as_deref(), Some(Duration::from_secs(3600)))?;
+        let mut resp = self.send(
+            method,
+            path,
+            bytes.as_deref(),
+            Some(Duration::from_secs(3600)),
+        )?;
         let mut text = Vec::new();
         resp.body.read_to_end(&mut text)?;
         let value = serde_json::from_slice(&text).map_err(|e| {

@@ -54,7 +54,13 @@ pub fn job_key(config: &Config, file: &LibraryFile, quality: Quality) -> Option<
     if !transcodable(&file.relative) || !mp3_worth_reencoding(file, kbps) {
         return None;
     }
-    Some(cache_key(config, &file.relative, &file.metadata, quality, kbps))
+    Some(cache_key(
+        config,
+        &file.relative,
+        &file.metadata,
+        quality,
+        kbps,
+    ))
 }
 
 /// Whether `relative` (whose metadata is `meta`) has an entry in `cache`

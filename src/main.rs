@@ -11,12 +11,12 @@ use clap::Parser;
 use log::{LevelFilter, info};
 
 use cli::{CacheCommand, Cli, Command, CommonArgs, ConfigCommand, ServeArgs, TranscodeArgs};
-use tapedeck::config::{self, Bitrates, Config, Overrides};
 use tapedeck::cache::{self, LockError};
+use tapedeck::config::{self, Bitrates, Config, Overrides};
 use tapedeck::http::{App, Server};
-use tapedeck::warm::WarmRequest;
 use tapedeck::quality::Quality;
 use tapedeck::transcode;
+use tapedeck::warm::WarmRequest;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();

@@ -37,7 +37,8 @@ struct Header {
 const BITRATES_MPEG1_KBPS: [u32; 15] = [
     0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
 ];
-const BITRATES_MPEG2_KBPS: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+const BITRATES_MPEG2_KBPS: [u32; 15] =
+    [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
 
 /// Parses a Layer III frame header; `None` if `h` is not one (lost sync,
 /// reserved or free-format values).
@@ -54,11 +55,21 @@ fn header(h: [u8; 4]) -> Option<Header> {
     }
     let mpeg1 = version == 3;
     let (kbps, base_rate) = if mpeg1 {
-        (BITRATES_MPEG1_KBPS[br_index], [44_100, 48_000, 32_000][sr_index])
+        (
+            BITRATES_MPEG1_KBPS[br_index],
+            [44_100, 48_000, 32_000][sr_index],
+        )
     } else {
-        (BITRATES_MPEG2_KBPS[br_index], [22_050, 24_000, 16_000][sr_index])
+        (
+            BITRATES_MPEG2_KBPS[br_index],
+            [22_050, 24_000, 16_000][sr_index],
+        )
     };
-    let sample_rate_hz = if version == 0 { base_rate / 2 } else { base_rate };
+    let sample_rate_hz = if version == 0 {
+        base_rate / 2
+    } else {
+        base_rate
+    };
     let padding = u64::from((h[2] >> 1) & 1);
     let coefficient = if mpeg1 { 144_000 } else { 72_000 };
     Some(Header {
@@ -98,9 +109,7 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
             let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
             pos = 10 + size + footer;
             if pos > len {
-                return Err(format!(
-                    "ID3v2 tag claims {pos} bytes; the file has {len}"
-                ));
+                return Err(format!("ID3v2 tag claims {pos} bytes; the file has {len}"));
             }
         }
     }
@@ -237,7 +246,10 @@ mod tests {
     #[test]
     fn a_whole_stream_passes() {
         let s = run(&stream(10, 10)).unwrap();
-        assert_eq!((s.frames, s.sample_rate_hz, s.stream_bytes), (10, 44_100, 417 * 11));
+        assert_eq!(
+            (s.frames, s.sample_rate_hz, s.stream_bytes),
+            (10, 44_100, 417 * 11)
+        );
     }
 
     #[test]
@@ -253,7 +265,10 @@ mod tests {
         let mut data = stream(10, 10);
         data.truncate(data.len() - 100);
         let e = run(&data).unwrap_err();
-        assert!(e.contains("truncated") && e.contains(&format!("{}", 417 * 10)), "{e}");
+        assert!(
+            e.contains("truncated") && e.contains(&format!("{}", 417 * 10)),
+            "{e}"
+        );
     }
 
     #[test]

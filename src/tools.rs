@@ -94,7 +94,10 @@ fn relative_to_root(arg: &str, root: &Path) -> Result<String> {
     if path.is_absolute() {
         return Err(format!("{arg}: no such file or folder").into());
     }
-    Ok(arg.trim_start_matches("./").trim_end_matches('/').to_owned())
+    Ok(arg
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .to_owned())
 }
 
 /// `tapedeck warm`: returns the process exit code (0 done, 1 some tracks
@@ -131,7 +134,9 @@ pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<
                     .unwrap_or("the server refused the warm request")
                     .into());
             }
-            let id = answer["job_id"].as_u64().ok_or("the server sent no job id")?;
+            let id = answer["job_id"]
+                .as_u64()
+                .ok_or("the server sent no job id")?;
             eprintln!(
                 "warming through the server at {} (job {id}; it keeps its budget and serves plays first)",
                 client.base_url()
@@ -310,7 +315,10 @@ fn summary(status: &Value) -> u8 {
     let n = |k: &str| status[k].as_u64().unwrap_or(0);
     let mb = |b: u64| b as f64 / 1_000_000.0;
     let state = status["state"].as_str().unwrap_or("unknown");
-    let elapsed = match (status["started_at"].as_u64(), status["finished_at"].as_u64()) {
+    let elapsed = match (
+        status["started_at"].as_u64(),
+        status["finished_at"].as_u64(),
+    ) {
         (Some(a), Some(b)) => format!(" in {} s", b.saturating_sub(a)),
         _ => String::new(),
     };

@@ -85,7 +85,10 @@ pub enum JobState {
 impl JobState {
     /// Done, failed or cancelled: nothing more will happen.
     pub fn is_finished(self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -384,10 +387,15 @@ impl std::fmt::Display for RequestError {
         match self {
             RequestError::Invalid(m) => f.write_str(m),
             RequestError::NotFound(list) => {
-                let shown: Vec<String> = list.iter().map(|(p, why)| format!("{p:?}: {why}")).collect();
+                let shown: Vec<String> = list
+                    .iter()
+                    .map(|(p, why)| format!("{p:?}: {why}"))
+                    .collect();
                 write!(f, "not in the library: {}", shown.join("; "))
             }
-            RequestError::NoCache => f.write_str("the cache is disabled, so there is nothing to warm"),
+            RequestError::NoCache => {
+                f.write_str("the cache is disabled, so there is nothing to warm")
+            }
         }
     }
 }
@@ -566,7 +574,10 @@ fn warm_thread(shared: &Shared, queue: &Receiver<Arc<WarmJob>>) {
     crate::workers::set_nice(shared.config.transcode.nice);
     for job in queue {
         if job.cancelled() {
-            job.finish(JobState::Cancelled, Some("cancelled before it started".to_owned()));
+            job.finish(
+                JobState::Cancelled,
+                Some("cancelled before it started".to_owned()),
+            );
             continue;
         }
         run(shared, &job);
@@ -672,7 +683,14 @@ fn run(shared: &Shared, job: &WarmJob) {
         .iter()
         .flat_map(|&q| tracks.iter().map(move |t| (t, q)))
         .collect();
-    let kbps = |q: Quality| shared.config.transcode.bitrate_kbps.for_quality(q).unwrap_or(0);
+    let kbps = |q: Quality| {
+        shared
+            .config
+            .transcode
+            .bitrate_kbps
+            .for_quality(q)
+            .unwrap_or(0)
+    };
     job.update(|st| {
         st.status.total = pairs.len() as u64 + missing;
         st.status.skipped = missing;
@@ -693,7 +711,10 @@ fn run(shared: &Shared, job: &WarmJob) {
         }
     );
     if tracks.is_empty() && job.status().failed > 0 {
-        job.finish(JobState::Failed, Some("nothing in the request could be read".to_owned()));
+        job.finish(
+            JobState::Failed,
+            Some("nothing in the request could be read".to_owned()),
+        );
         return;
     }
 

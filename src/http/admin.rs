@@ -157,7 +157,10 @@ fn warm(app: &App, req: &mut Request) -> Reply {
         return Reply::error(503, "the cache is not available");
     };
     if req.body_length().is_some_and(|n| n > MAX_WARM_BODY_BYTES) {
-        return Reply::error(413, format!("the body is limited to {MAX_WARM_BODY_BYTES} bytes"));
+        return Reply::error(
+            413,
+            format!("the body is limited to {MAX_WARM_BODY_BYTES} bytes"),
+        );
     }
     let mut body = Vec::new();
     match req
@@ -166,7 +169,10 @@ fn warm(app: &App, req: &mut Request) -> Reply {
         .read_to_end(&mut body)
     {
         Ok(n) if n > MAX_WARM_BODY_BYTES => {
-            return Reply::error(413, format!("the body is limited to {MAX_WARM_BODY_BYTES} bytes"));
+            return Reply::error(
+                413,
+                format!("the body is limited to {MAX_WARM_BODY_BYTES} bytes"),
+            );
         }
         Ok(_) => {}
         Err(e) => return Reply::error(400, format!("cannot read the body: {e}")),
@@ -241,7 +247,10 @@ fn jobs(app: &App, req: &Request, rest: &str) -> Reply {
                 Reply::json(202, &json!(job.status()))
             } else {
                 let state = job.status().state;
-                Reply::error(409, format!("job {} already finished ({})", job.id(), json!(state)))
+                Reply::error(
+                    409,
+                    format!("job {} already finished ({})", job.id(), json!(state)),
+                )
             }
         }
         _ => Reply::error(405, "use GET or DELETE").header("Allow", "GET, HEAD, DELETE"),

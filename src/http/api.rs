@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::App;
 use super::reply::{Body, Reply};
 use super::router::Target;
-use crate::keys;
 use crate::catalog::{CoverRef, DirItem, PlaylistError, TrackItem, parent_of};
+use crate::keys;
 use crate::library::{DirEntry, ResolveError};
 use crate::quality::Quality;
 
@@ -99,7 +99,13 @@ fn track_json(app: &App, t: &TrackItem) -> Value {
     let i = &t.info;
     let cached = |q| {
         app.workers.as_ref().is_some_and(|w| {
-            keys::is_cached(&app.config, w.cache(), &t.entry.relative, &t.entry.metadata, q)
+            keys::is_cached(
+                &app.config,
+                w.cache(),
+                &t.entry.relative,
+                &t.entry.metadata,
+                q,
+            )
         })
     };
     json!({

@@ -459,7 +459,9 @@ fn stream_events(job: &crate::warm::WarmJob, req: Request, started: Instant) {
     let ms = started.elapsed().as_millis();
     match result {
         Ok(Ok(bytes)) => info!("{peer} GET {path} 200 {bytes} bytes {ms} ms (event stream)"),
-        Ok(Err(e)) => info!("{peer} GET {path} 200 - bytes {ms} ms (event stream; client gone: {e})"),
+        Ok(Err(e)) => {
+            info!("{peer} GET {path} 200 - bytes {ms} ms (event stream; client gone: {e})")
+        }
         Err(_) => error!("event stream {path} panicked"),
     }
 }
