@@ -798,6 +798,56 @@ mod tests {
     }
 
     #[test]
+    fn a_sparing_reservation_evicts_only_old_entries_it_does_not_protect() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 300).unwrap();
+        for n in 1..=3 {
+            assert!(put(&cache, &key(n), 100));
+        }
+        // 1 was last used two hours ago; 2 and 3 just now.
+        cache.lock().entries.get_mut(&key(1)).unwrap().last_use =
+            SystemTime::now() - Duration::from_secs(7200);
+        let protected = Arc::new(Protected::new(Duration::from_secs(3600)));
+        let r = cache.reserve_sparing(100, &protected).unwrap();
+        assert!(!cache.contains(&key(1)), "the old entry made room");
+        drop(r);
+        // Only recent entries are left: nothing more may go, nothing does.
+        assert_eq!(cache.room_sparing(&protected), 100);
+        assert_eq!(cache.reserve_sparing(150, &protected).unwrap_err(), 50);
+        assert!(cache.contains(&key(2)) && cache.contains(&key(3)));
+        // Protected by key, even when old.
+        cache.lock().entries.get_mut(&key(2)).unwrap().last_use =
+            SystemTime::now() - Duration::from_secs(7200);
+        protected.add(key(2));
+        assert_eq!(cache.reserve_sparing(150, &protected).unwrap_err(), 50);
+        // A plain reservation still evicts by LRU.
+        assert!(cache.reserve(150).is_some());
+        assert!(!cache.contains(&key(2)));
+        assert_eq!(cache.stats().evictions, 2);
+    }
+
+    #[test]
+    fn the_cache_lock_is_exclusive_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_dir(dir.path(), "serve", false).unwrap();
+        match lock_dir(dir.path(), "warm", false) {
+            Err(LockError::Held { holder }) => {
+                assert_eq!(
+                    holder,
+                    format!("pid {} (tapedeck serve)", std::process::id())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(held);
+        assert!(lock_dir(dir.path(), "warm", false).is_ok());
+        // The lock file is not mistaken for an entry.
+        let cache = Cache::open(dir.path(), 100).unwrap();
+        assert_eq!(cache.stats().files, 0);
+        assert!(dir.path().join(LOCK_FILE).exists());
+    }
+
+    #[test]
     fn clear_by_age_and_all() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path(), 1000).unwrap();

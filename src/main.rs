@@ -16,7 +16,6 @@ use tapedeck::config::{self, Bitrates, Config, Overrides};
 use tapedeck::http::{App, Server};
 use tapedeck::quality::Quality;
 use tapedeck::transcode;
-use tapedeck::warm::WarmRequest;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
@@ -172,27 +171,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let listen = config.server.listen;
     let nice = config.transcode.nice;
     let _cache_lock = lock_cache(&config.cache.dir)?;
-    let on_start = config.warm.on_start.clone();
-    let warm_qualities = config.warm.qualities.clone();
     let app = App::new(config)?;
-    if let Some(warmer) = app.warmer.as_ref().filter(|_| !on_start.is_empty()) {
-        let request = WarmRequest::from_entries(&on_start, warm_qualities);
-        let bad = warmer.check(&request);
-        for (entry, why) in &bad {
-            log::warn!("warm.on_start: {entry:?} {why}; skipped");
-        }
-        let keep: Vec<String> = on_start
-            .into_iter()
-            .filter(|e| !bad.iter().any(|(b, _)| b == e))
-            .collect();
-        if !keep.is_empty() {
-            let request = WarmRequest::from_entries(&keep, request.qualities);
-            match warmer.submit(request) {
-                Ok(job) => info!("warm.on_start: job {} queued", job.id()),
-                Err(e) => log::warn!("warm.on_start: {e}"),
-            }
-        }
-    }
     let catalog = std::sync::Arc::clone(&app.catalog);
     let server = Server::start(app)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;

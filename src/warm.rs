@@ -540,6 +540,44 @@ impl Warmer {
         Ok(job)
     }
 
+    /// Queues `[warm] on_start` at `[warm] qualities`, leaving out (with a
+    /// warning) entries that are not in the library. `None` when there is
+    /// nothing to warm.
+    pub fn submit_on_start(&self) -> Option<Arc<WarmJob>> {
+        let warm = &self.shared.config.warm;
+        if warm.on_start.is_empty() {
+            return None;
+        }
+        let request = WarmRequest::from_entries(&warm.on_start, warm.qualities.clone());
+        let bad = self.check(&request);
+        for (entry, why) in &bad {
+            log::warn!("warm.on_start: {entry:?} {why}; left out");
+        }
+        let keep: Vec<String> = warm
+            .on_start
+            .iter()
+            .filter(|e| !bad.iter().any(|(b, _)| b == *e))
+            .cloned()
+            .collect();
+        if keep.is_empty() {
+            return None;
+        }
+        match self.submit(WarmRequest::from_entries(&keep, warm.qualities.clone())) {
+            Ok(job) => {
+                log::info!(
+                    "warm.on_start: job {} queued ({} entries)",
+                    job.id(),
+                    keep.len()
+                );
+                Some(job)
+            }
+            Err(e) => {
+                log::warn!("warm.on_start: {e}");
+                None
+            }
+        }
+    }
+
     /// The job numbered `id`, if it is still remembered.
     pub fn job(&self, id: u64) -> Option<Arc<WarmJob>> {
         lock(&self.shared.jobs).iter().find(|j| j.id == id).cloned()

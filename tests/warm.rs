@@ -153,6 +153,28 @@ fn a_warm_job_over_a_folder_reaches_done_with_correct_counts() {
 }
 
 #[test]
+fn on_start_warms_its_entries_at_its_levels_and_leaves_out_missing_ones() {
+    let s = TestServer::start(
+        "[warm]\nprefetch_next = false\non_start = [\"Album\", \"Gone\", \"list.m3u\"]\nqualities = [\"low\", \"medium\"]\n",
+        |root| {
+            album(root, 2, 2);
+            write_wav(&root.join("solo.wav"), RATE, 1, RATE, 5);
+            std::fs::write(root.join("list.m3u"), "solo.wav\n").unwrap();
+        },
+    );
+    let end = wait_finished(&s, 1);
+    assert_eq!(end["state"], "done", "{end}");
+    assert_eq!(end["request"]["paths"], serde_json::json!(["Album"]));
+    assert_eq!(end["request"]["playlists"], serde_json::json!(["list.m3u"]));
+    assert_eq!(
+        (n(&end, "total"), n(&end, "done")),
+        (6, 6),
+        "3 tracks × 2 levels: {end}"
+    );
+    assert_eq!(cache_files(&s, ".mp3").len(), 6);
+}
+
+#[test]
 fn bad_warm_requests_are_refused_before_anything_is_queued() {
     let s = TestServer::start(&cfg(""), |root| album(root, 1, 1));
     for (body, status) in [

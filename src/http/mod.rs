@@ -90,11 +90,11 @@ impl App {
             config.library.metadata_cache_entries,
         ));
         let warmer = match &workers {
-            Some(w) => Some(Warmer::start(
-                config.clone(),
-                Arc::clone(&catalog),
-                Arc::clone(w),
-            )?),
+            Some(w) => {
+                let warmer = Warmer::start(config.clone(), Arc::clone(&catalog), Arc::clone(w))?;
+                warmer.submit_on_start();
+                Some(warmer)
+            }
             None => None,
         };
         Ok(App {
