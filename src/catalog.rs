@@ -867,16 +867,49 @@ fn first_track(entries: &[DirEntry]) -> Option<&DirEntry> {
 
 /// Album order: disc (missing = 1), track number, then file name in
 /// natural order; tracks without a number come after all numbered ones.
+/// A track without a track-number tag takes the number its file name
+/// starts with (`02 Aberrations.ogg`, `1-04 x.wav` as disc 1 track 4), so
+/// an album whose formats carry tags unevenly still plays in order.
 pub fn sort_tracks(tracks: &mut [TrackItem]) {
     tracks.sort_by(|a, b| {
         let key = |t: &TrackItem| match (t.info.disc, t.info.track) {
             (disc, Some(n)) => (disc.unwrap_or(1), n),
-            (_, None) => (u32::MAX, u32::MAX),
+            (disc, None) => match number_from_name(&t.entry.name) {
+                (name_disc, Some(n)) => (disc.or(name_disc).unwrap_or(1), n),
+                _ => (u32::MAX, u32::MAX),
+            },
         };
         key(a)
             .cmp(&key(b))
             .then_with(|| natural_cmp(&a.entry.name, &b.entry.name))
     });
+}
+
+/// The (disc, track) numbers a file name starts with: `07 x` is track 7,
+/// `2-03 x` or `2.03 x` disc 2 track 3. Four digits or more (a year) are
+/// not a track number.
+fn number_from_name(name: &str) -> (Option<u32>, Option<u32>) {
+    let digits = |s: &str| -> Option<(u32, usize)> {
+        let len = s.bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 || len > 3 {
+            return None;
+        }
+        Some((s[..len].parse().ok()?, len))
+    };
+    let Some((first, len)) = digits(name) else {
+        return (None, None);
+    };
+    let rest = &name[len..];
+    if let Some(after) = rest.strip_prefix('-').or_else(|| rest.strip_prefix('.'))
+        && let Some((second, n)) = digits(after)
+        && !after[n..].starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return (Some(first), Some(second));
+    }
+    if rest.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return (None, None);
+    }
+    (None, Some(first))
 }
 
 /// Compares names the way people count: runs of digits by value
@@ -961,6 +994,17 @@ pub fn parent_of(relative: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn track_numbers_are_read_from_file_names_when_tags_have_none() {
+        assert_eq!(number_from_name("02 Aberrations.ogg"), (None, Some(2)));
+        assert_eq!(number_from_name("2-03 x.flac"), (Some(2), Some(3)));
+        assert_eq!(number_from_name("1.04 - x.wav"), (Some(1), Some(4)));
+        assert_eq!(number_from_name("07.flac"), (None, Some(7)));
+        assert_eq!(number_from_name("1999 live.flac"), (None, None));
+        assert_eq!(number_from_name("4ever.flac"), (None, None));
+        assert_eq!(number_from_name("Intro.flac"), (None, None));
+    }
     use std::path::PathBuf;
 
     #[test]

@@ -12,7 +12,7 @@ use std::error::Error;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -123,7 +123,7 @@ pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<
     ctrlc::set_handler(move || {
         let _ = tx.try_send(());
     })?;
-    let mut view = View::new();
+    let mut view = None;
     let status = match target(&config, "warm")? {
         Target::Server(client) => {
             let body = serde_json::to_value(&request)?;
@@ -141,7 +141,7 @@ pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<
                 "warming through the server at {} (job {id}; it keeps its budget and serves plays first)",
                 client.base_url()
             );
-            follow_remote(&client, id, &mut view, &interrupted)?
+            follow_remote(&client, id, view.insert(View::new()), &interrupted)?
         }
         Target::Local(_lock) => {
             eprintln!(
@@ -151,10 +151,12 @@ pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<
             );
             let (warmer, _workers) = local_warmer(&config)?;
             let job = warmer.submit(request)?;
-            follow_local(&job, &mut view, &interrupted)
+            follow_local(&job, view.insert(View::new()), &interrupted)
         }
     };
-    view.finish();
+    if let Some(view) = view {
+        view.finish();
+    }
     Ok(summary(&status))
 }
 
@@ -251,6 +253,10 @@ fn follow_local(
 /// The progress bar, or one line per track when stderr is not a terminal.
 struct View {
     bar: Option<ProgressBar>,
+    /// When the first track was transcoded (not skipped), and how many
+    /// have been since: the speed shown.
+    since: Option<Instant>,
+    transcoded: u64,
 }
 
 impl View {
@@ -258,7 +264,7 @@ impl View {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{bar:28}] {pos}/{len} tracks, {per_sec}, ETA {eta} {wide_msg}",
+                "{spinner} {elapsed_precise} [{bar:28}] {pos}/{len} tracks{prefix} {wide_msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -266,7 +272,11 @@ impl View {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        View { bar }
+        View {
+            bar,
+            since: None,
+            transcoded: 0,
+        }
     }
 
     fn event(&mut self, kind: &str, data: &Value) {
@@ -287,10 +297,23 @@ impl View {
             ),
             _ => String::new(),
         };
+        if data["result"] == "cached" {
+            self.transcoded += 1;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
         match &self.bar {
             Some(bar) => {
                 bar.set_length(total);
                 bar.set_position(finished);
+                let minutes = since.elapsed().as_secs_f64() / 60.0;
+                let mut prefix = String::new();
+                if self.transcoded > 1 && minutes > 0.0 {
+                    prefix = format!(", {:.1} tracks/min", (self.transcoded - 1) as f64 / minutes);
+                }
+                if let Some(eta) = data["eta_s"].as_u64() {
+                    prefix.push_str(&format!(", ETA {}:{:02}", eta / 60, eta % 60));
+                }
+                bar.set_prefix(prefix);
                 if let Some(current) = data["current"].as_str() {
                     bar.set_message(current.to_owned());
                 }

@@ -315,6 +315,7 @@ impl WarmJob {
                     ("failed", json!(s.failed)),
                     ("bytes_cached", json!(s.bytes_cached)),
                     ("eta_s", json!(s.eta_s)),
+                    ("current", json!(s.current)),
                 ] {
                     map.entry(k).or_insert(v);
                 }
