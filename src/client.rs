@@ -137,7 +137,8 @@ impl Client {
         Ok(Response { status, body })
     }
 
-    /// Sends a request and reads a JSON answer (any status).
+    /// Sends a request and reads a JSON answer (any status), waiting at
+    /// most `timeout` for each read.
     ///
     /// Errors: as for [`Client::send`], and a body that is not JSON.
     pub fn json(
@@ -145,14 +146,10 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<&serde_json::Value>,
+        timeout: Duration,
     ) -> io::Result<(u16, serde_json::Value)> {
         let bytes = body.map(|b| b.to_string().into_bytes());
-        let mut resp = self.send(
-            method,
-            path,
-            bytes.as_deref(),
-            Some(Duration::from_secs(3600)),
-        )?;
+        let mut resp = self.send(method, path, bytes.as_deref(), Some(timeout))?;
         let mut text = Vec::new();
         resp.body.read_to_end(&mut text)?;
         let value = serde_json::from_slice(&text).map_err(|e| {

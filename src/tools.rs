@@ -28,6 +28,9 @@ use crate::client::{self, Client};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
+/// How long an admin answer may take (`cache verify` reads every entry).
+const LONG: Duration = Duration::from_secs(3600);
+
 /// Where the work happens.
 enum Target {
     /// The running server's admin API.
@@ -42,7 +45,7 @@ enum Target {
 /// locked by a process whose API cannot be reached.
 fn target(config: &Config, role: &str) -> Result<Target> {
     let client = Client::for_config(config);
-    match client.json("GET", "/admin/cache/stats", None) {
+    match client.json("GET", "/admin/cache/stats", None, Duration::from_secs(10)) {
         Ok((200, stats)) => {
             let theirs = stats["cache_dir"].as_str().map(Path::new);
             let ours = std::fs::canonicalize(&config.cache.dir).ok();
@@ -127,7 +130,7 @@ pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<
     let status = match target(&config, "warm")? {
         Target::Server(client) => {
             let body = serde_json::to_value(&request)?;
-            let (code, answer) = client.json("POST", "/admin/cache/warm", Some(&body))?;
+            let (code, answer) = client.json("POST", "/admin/cache/warm", Some(&body), LONG)?;
             if code != 202 {
                 return Err(answer["error"]
                     .as_str()
@@ -193,7 +196,7 @@ fn follow_remote(
         let client = client.clone();
         std::thread::spawn(move || {
             if interrupted.recv().is_ok() {
-                let _ = client.json("DELETE", &format!("/admin/jobs/{id}"), None);
+                let _ = client.json("DELETE", &format!("/admin/jobs/{id}"), None, LONG);
             }
         })
     };
@@ -212,7 +215,7 @@ fn follow_remote(
     })?;
     if last.get("state").is_none() {
         // The stream broke off: ask for the job as it is.
-        let (_, status) = client.json("GET", &format!("/admin/jobs/{id}"), None)?;
+        let (_, status) = client.json("GET", &format!("/admin/jobs/{id}"), None, LONG)?;
         return Ok(status);
     }
     Ok(last)
@@ -224,8 +227,9 @@ fn follow_local(
     view: &mut View,
     interrupted: &crossbeam_channel::Receiver<()>,
 ) -> Value {
-    let (status, mut after) = job.snapshot();
-    view.event("state", &json!(status));
+    // The job was just queued here: follow it from its first event.
+    let mut after = 0;
+    view.event("state", &json!(job.status()));
     loop {
         if interrupted.try_recv().is_ok() {
             job.cancel();
@@ -244,6 +248,9 @@ fn follow_local(
                 let (status, seq) = job.snapshot();
                 after = seq;
                 view.event("state", &json!(status));
+                if status.state.is_finished() {
+                    return json!(status);
+                }
             }
             Next::Idle => {}
         }
@@ -404,7 +411,7 @@ pub fn cache(config: Config, action: CacheAction) -> Result<u8> {
                 CacheAction::Verify => ("POST", "/admin/cache/verify".to_owned()),
             };
             eprintln!("asking the server at {}", client.base_url());
-            let (code, v) = client.json(method, &path, None)?;
+            let (code, v) = client.json(method, &path, None, LONG)?;
             if code != 200 {
                 return Err(v["error"].as_str().unwrap_or("the server refused").into());
             }

@@ -488,7 +488,12 @@ impl Warmer {
         if req.qualities.is_empty() {
             req.qualities = self.shared.config.warm.qualities.clone();
         }
-        req.qualities.dedup();
+        let mut seen = Vec::new();
+        req.qualities.retain(|q| {
+            let new = !seen.contains(q);
+            seen.push(*q);
+            new
+        });
         let bad = self.check(&req);
         if !bad.is_empty() {
             return Err(RequestError::NotFound(bad));

@@ -362,6 +362,10 @@ pub fn stream_events(
             Next::Lagged => {
                 let (status, seq) = job.snapshot();
                 send(&mut body, "state", seq, &json!(status))?;
+                if status.state.is_finished() {
+                    send(&mut body, "done", seq, &json!(status))?;
+                    return Ok(sent);
+                }
                 after = seq;
             }
             Next::Idle => body.write_all(b": keep-alive\n\n")?,
