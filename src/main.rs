@@ -60,7 +60,13 @@ fn run(cli: Cli) -> Result<u8, Box<dyn Error>> {
             Ok(0)
         }
         Some(Command::Warm(args)) => {
-            tools::warm(load_common(&args.common)?, &args.entries, &args.quality)
+            let explicit_cache = args.common.cache.is_some();
+            tools::warm(
+                load_common(&args.common)?,
+                explicit_cache,
+                &args.entries,
+                &args.quality,
+            )
         }
         Some(Command::Cache(command)) => {
             let (common, action) = match command {
@@ -71,7 +77,7 @@ fn run(cli: Cli) -> Result<u8, Box<dyn Error>> {
                 } => (common, tools::CacheAction::Clear { older_than_days }),
                 CacheCommand::Verify(c) => (c, tools::CacheAction::Verify),
             };
-            tools::cache(load_common(&common)?, action)
+            tools::cache(load_common(&common)?, common.cache.is_some(), action)
         }
     }
 }

@@ -40,10 +40,14 @@ enum Target {
 }
 
 /// Finds the server for `config`'s cache, or locks the cache for `role`.
+/// `explicit_cache`: the cache directory was given with `--cache`, so a
+/// server answering for another one is not what is meant.
 ///
-/// Errors: the server refuses the admin request (token), or the cache is
+/// Errors: the server refuses the admin request (token); a server answers
+/// for another cache directory and `--cache` was not given (a config
+/// mix-up: the command would fill a cache nobody plays from); the cache is
 /// locked by a process whose API cannot be reached.
-fn target(config: &Config, role: &str) -> Result<Target> {
+fn target(config: &Config, role: &str, explicit_cache: bool) -> Result<Target> {
     let client = Client::for_config(config);
     match client.json("GET", "/admin/cache/stats", None, Duration::from_secs(10)) {
         Ok((200, stats)) => {
@@ -55,6 +59,15 @@ fn target(config: &Config, role: &str) -> Result<Target> {
             };
             if same {
                 return Ok(Target::Server(client));
+            }
+            if !explicit_cache {
+                return Err(format!(
+                    "the tapedeck server at {} uses the cache {}, but this command's config names {}: pass --config with the server's config file to work through it, or --cache DIR to work on that directory here",
+                    client.base_url(),
+                    theirs.map_or_else(|| "?".into(), |t| t.display().to_string()),
+                    config.cache.dir.display()
+                )
+                .into());
             }
         }
         Ok((401 | 403, v)) => {
@@ -105,7 +118,12 @@ fn relative_to_root(arg: &str, root: &Path) -> Result<String> {
 
 /// `tapedeck warm`: returns the process exit code (0 done, 1 some tracks
 /// failed, 130 interrupted).
-pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<u8> {
+pub fn warm(
+    config: Config,
+    explicit_cache: bool,
+    entries: &[String],
+    qualities: &[String],
+) -> Result<u8> {
     let qualities = if qualities.is_empty() {
         config.warm.qualities.clone()
     } else {
@@ -127,7 +145,7 @@ pub fn warm(config: Config, entries: &[String], qualities: &[String]) -> Result<
         let _ = tx.try_send(());
     })?;
     let mut view = None;
-    let status = match target(&config, "warm")? {
+    let status = match target(&config, "warm", explicit_cache)? {
         Target::Server(client) => {
             let body = serde_json::to_value(&request)?;
             let (code, answer) = client.json("POST", "/admin/cache/warm", Some(&body), LONG)?;
@@ -397,8 +415,8 @@ pub enum CacheAction {
 }
 
 /// `tapedeck cache stats|clear|verify`.
-pub fn cache(config: Config, action: CacheAction) -> Result<u8> {
-    match target(&config, "cache")? {
+pub fn cache(config: Config, explicit_cache: bool, action: CacheAction) -> Result<u8> {
+    match target(&config, "cache", explicit_cache)? {
         Target::Server(client) => {
             let (method, path) = match &action {
                 CacheAction::Stats => ("GET", "/admin/cache/stats".to_owned()),

@@ -585,6 +585,31 @@ fn commands_go_through_a_running_server_and_respect_its_lock() {
             .count(),
         2
     );
+    // A config that names another cache, for the same server: refused
+    // unless --cache says that other directory is meant.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[library]\nroot = \"music\"\n[cache]\ndir = \"elsewhere\"\n"),
+    )
+    .unwrap();
+    let run_other = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.current_dir(dir.path())
+            .args(["cache", "stats", "--config"])
+            .arg(&other)
+            .args(extra);
+        c.output().unwrap()
+    };
+    if std::env::var_os("TAPEDECK_RUNNER").is_none() {
+        let out = run_other(&[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("uses the cache"), "{stderr}");
+        let out = run_other(&["--cache", "elsewhere"]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("entries: 0"));
+    }
     let _ = server.kill();
     let _ = server.wait();
 }
