@@ -438,6 +438,13 @@ fn tapedeck(dir: &Path, port: u16, args: &[&str]) -> Command {
         ),
     )
     .unwrap();
+    let mut c = bin(dir);
+    c.args(args).arg("--config").arg(&config);
+    c
+}
+
+/// The binary, behind `TAPEDECK_RUNNER` under emulation, run in `dir`.
+fn bin(dir: &Path) -> Command {
     let runner = std::env::var("TAPEDECK_RUNNER").unwrap_or_default();
     let mut words = runner.split_whitespace();
     let mut c = match words.next() {
@@ -451,7 +458,6 @@ fn tapedeck(dir: &Path, port: u16, args: &[&str]) -> Command {
     c.env("HOME", dir)
         .env_remove("JOURNAL_STREAM")
         .current_dir(dir);
-    c.args(args).arg("--config").arg(&config);
     c
 }
 
@@ -594,22 +600,19 @@ fn commands_go_through_a_running_server_and_respect_its_lock() {
     )
     .unwrap();
     let run_other = |extra: &[&str]| {
-        let mut c = Command::new(BIN);
-        c.current_dir(dir.path())
-            .args(["cache", "stats", "--config"])
+        let mut c = bin(dir.path());
+        c.args(["cache", "stats", "--config"])
             .arg(&other)
             .args(extra);
         c.output().unwrap()
     };
-    if std::env::var_os("TAPEDECK_RUNNER").is_none() {
-        let out = run_other(&[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
-        assert!(stderr.contains("uses the cache"), "{stderr}");
-        let out = run_other(&["--cache", "elsewhere"]);
-        assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stdout).contains("entries: 0"));
-    }
+    let out = run_other(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("uses the cache"), "{stderr}");
+    let out = run_other(&["--cache", "elsewhere"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("entries: 0"));
     let _ = server.kill();
     let _ = server.wait();
 }
