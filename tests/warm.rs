@@ -49,16 +49,21 @@ fn warm(s: &TestServer, body: &str) -> u64 {
     id
 }
 
+/// Polls the job every 100 ms (not faster: under qemu each request costs
+/// the transcoder CPU) until it finishes, for at most 5 minutes.
 fn wait_finished(s: &TestServer, id: u64) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    wait_for("the warm job to finish", || {
-        last = job(s, id);
-        matches!(
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let last = job(s, id);
+        if matches!(
             last["state"].as_str(),
             Some("done" | "failed" | "cancelled")
-        )
-    });
-    last
+        ) {
+            return last;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {last}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Cache files with `suffix` (".mp3" entries, ".part" in flight).
