@@ -448,6 +448,8 @@ impl Warmer {
         let mut bad = Vec::new();
         for p in &req.paths {
             let found = match lib.resolve_relative(p) {
+                // "" (or "/") is the whole library.
+                Err(_) if is_root(p) => Ok(()),
                 Ok(_) => Ok(()),
                 Err(ResolveError::NotFound) => lib.resolve_dir_relative(p).map(|_| ()),
                 Err(e) => Err(e),
@@ -606,6 +608,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether a request path names the music root itself.
+fn is_root(p: &str) -> bool {
+    p.trim_matches('/').is_empty()
+}
+
 fn reason(e: &ResolveError) -> String {
     match e {
         ResolveError::NotFound => "not found".to_owned(),
@@ -658,7 +665,12 @@ fn list_tracks(shared: &Shared, job: &WarmJob) -> (Vec<Track>, Vec<TrackError>, 
         }
     };
     for p in &req.paths {
-        match catalog.library().resolve_relative(p) {
+        let file = if is_root(p) {
+            Err(ResolveError::NotFound)
+        } else {
+            catalog.library().resolve_relative(p)
+        };
+        match file {
             Ok(f) if crate::catalog::is_audio(&f.relative) => {
                 let info = catalog.track_info(&f.path, &f.relative, &f.metadata);
                 add(f.relative, info.duration_s, &mut tracks);

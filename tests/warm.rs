@@ -153,8 +153,15 @@ fn a_warm_job_over_a_folder_reaches_done_with_correct_counts() {
         (4, 0, 3, 3),
         "a track named twice is warmed once: {again}"
     );
+    // "" is the whole library.
+    let all = wait_finished(&s, warm(&s, r#"{"paths": [""], "qualities": ["low"]}"#));
+    assert_eq!(
+        (n(&all, "total"), n(&all, "already_cached")),
+        (4, 3),
+        "{all}"
+    );
     let list = s.get("/admin/jobs", &[]).json();
-    assert_eq!(list["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 3);
 }
 
 #[test]
