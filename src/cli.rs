@@ -69,7 +69,7 @@ pub enum CacheCommand {
     Verify(CommonArgs),
 }
 
-/// Options shared by the commands that work on a server's cache.
+/// Where the config, music and cache are: shared by `serve`, `warm` and `cache`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct CommonArgs {
     /// Config file [default: ~/.config/tapedeck/config.toml if it exists].
@@ -110,15 +110,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// Config file [default: ~/.config/tapedeck/config.toml if it exists].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Music root to serve, overriding library.root [default: ~/Music].
-    #[arg(long, value_name = "DIR")]
-    pub music: Option<PathBuf>,
-    /// Cache directory, overriding cache.dir [default: ~/.cache/tapedeck].
-    #[arg(long, value_name = "DIR")]
-    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Address to listen on, overriding server.listen [default: 0.0.0.0:8340].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,

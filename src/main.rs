@@ -155,12 +155,13 @@ fn transcode_one(args: TranscodeArgs) -> Result<(), Box<dyn Error>> {
 fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     init_logging(&args);
     let config_file = args
+        .common
         .config
         .clone()
         .or_else(|| config::default_config_path().filter(|p| p.is_file()));
     let overrides = Overrides {
-        music: args.music,
-        cache: args.cache,
+        music: args.common.music,
+        cache: args.common.cache,
         listen: args.listen,
     };
     let config = Config::load(config_file.as_deref(), &overrides)?;

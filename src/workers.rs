@@ -131,19 +131,18 @@ impl Job {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits up to `timeout` for the job to start writing (or to end).
-    /// `None` on timeout (still queued).
-    pub fn wait_started(&self, timeout: Duration) -> Option<Started> {
+    /// Waits up to `timeout` until `ready` returns a value for the job's
+    /// state; `None` on timeout.
+    fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&JobState) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         loop {
-            if let Some(o) = &st.outcome {
-                return Some(Started::Ended(o.clone()));
-            }
-            if st.started {
-                return Some(Started::Streaming {
-                    predicted_bytes: st.predicted_bytes,
-                });
+            if let Some(v) = ready(&st) {
+                return Some(v);
             }
             let left = deadline.checked_duration_since(Instant::now())?;
             st = self
@@ -154,21 +153,20 @@ impl Job {
         }
     }
 
+    /// Waits up to `timeout` for the job to start writing (or to end).
+    /// `None` on timeout (still queued).
+    pub fn wait_started(&self, timeout: Duration) -> Option<Started> {
+        self.wait_until(timeout, |st| match &st.outcome {
+            Some(o) => Some(Started::Ended(o.clone())),
+            None => st.started.then_some(Started::Streaming {
+                predicted_bytes: st.predicted_bytes,
+            }),
+        })
+    }
+
     /// Waits up to `timeout` for the job to end; `None` if it has not.
     pub fn wait_done_for(&self, timeout: Duration) -> Option<Outcome> {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.lock();
-        loop {
-            if let Some(o) = &st.outcome {
-                return Some(o.clone());
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            st = self
-                .changed
-                .wait_timeout(st, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        self.wait_until(timeout, |st| st.outcome.clone())
     }
 
     /// Cancels a job queued in the background, unless someone asked for it
