@@ -112,14 +112,7 @@ impl Library {
     /// Errors: as for [`Library::resolve`]; a file gives
     /// [`ResolveError::NotFound`].
     pub fn resolve_dir(&self, url_path: &str) -> Result<LibraryDir, ResolveError> {
-        let url_path = url_path.trim_end_matches('/');
-        if url_path.is_empty() {
-            return Ok(LibraryDir {
-                relative: String::new(),
-                path: self.root.clone(),
-            });
-        }
-        self.resolve_dir_relative(&decode_relative(url_path)?)
+        self.resolve_dir_relative(&percent_decode_utf8(url_path)?)
     }
 
     /// Like [`Library::resolve_dir`] for a path that is already decoded;
@@ -293,10 +286,13 @@ fn not_found_or_io(relative: &str, err: io::Error) -> ResolveError {
 /// character. Decoding happens exactly once, so `%252e%252e` stays the
 /// literal name `%2e%2e`.
 pub fn decode_relative(url_path: &str) -> Result<String, ResolveError> {
+    check_relative(percent_decode_utf8(url_path)?)
+}
+
+/// Percent-decodes `url_path`, without the segment rules.
+fn percent_decode_utf8(url_path: &str) -> Result<String, ResolveError> {
     let bytes: Vec<u8> = percent_decode_str(url_path).collect();
-    let decoded =
-        String::from_utf8(bytes).map_err(|_| ResolveError::Rejected("not valid UTF-8"))?;
-    check_relative(decoded)
+    String::from_utf8(bytes).map_err(|_| ResolveError::Rejected("not valid UTF-8"))
 }
 
 /// The segment rules of [`decode_relative`], on a decoded path.

@@ -83,6 +83,17 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The lowercase name used in JSON and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
     /// Done, failed or cancelled: nothing more will happen.
     pub fn is_finished(self) -> bool {
         matches!(
@@ -343,10 +354,7 @@ impl WarmJob {
         log::info!(
             "warm job {}: {} ({} cached, {} skipped, {} failed of {}; {} bytes){}",
             self.id,
-            serde_json::to_value(status.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            status.state.as_str(),
             status.done,
             status.skipped,
             status.failed,

@@ -1,28 +1,17 @@
 //! The `tapedeck` binary: config subcommands, errors at start, and a clean
 //! stop on SIGTERM/SIGINT.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
-
-/// The binary with HOME and XDG dirs pointed into `home`, so a developer's
-/// own config or music never leaks into a test. When the tests run under
-/// emulation, `TAPEDECK_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`)
-/// is put in front of the binary, as cargo's runner is for the tests.
+/// The binary (see [`common::binary`]) with HOME and XDG dirs pointed into
+/// `home`, so a developer's own config or music never leaks into a test.
 fn tapedeck(home: &std::path::Path) -> Command {
-    let runner = std::env::var("TAPEDECK_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut c = match words.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(words).arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
+    let mut c = common::binary();
     c.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_CACHE_HOME", home.join(".cache"))

@@ -436,8 +436,6 @@ fn warming_stops_with_budget_full_instead_of_evicting_recent_entries() {
 
 // ---- the commands ---------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
-
 /// `tapedeck <args> --config <dir>/tapedeck.toml` (behind
 /// `TAPEDECK_RUNNER` under emulation), the config putting music, cache and
 /// the listen address in `dir`.
@@ -455,18 +453,9 @@ fn tapedeck(dir: &Path, port: u16, args: &[&str]) -> Command {
     c
 }
 
-/// The binary, behind `TAPEDECK_RUNNER` under emulation, run in `dir`.
+/// The binary, run in `dir` with HOME there.
 fn bin(dir: &Path) -> Command {
-    let runner = std::env::var("TAPEDECK_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut c = match words.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(words).arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
+    let mut c = common::binary();
     c.env("HOME", dir)
         .env_remove("JOURNAL_STREAM")
         .current_dir(dir);

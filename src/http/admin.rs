@@ -249,7 +249,7 @@ fn jobs(app: &App, req: &Request, rest: &str) -> Reply {
                 let state = job.status().state;
                 Reply::error(
                     409,
-                    format!("job {} already finished ({})", job.id(), json!(state)),
+                    format!("job {} already finished ({})", job.id(), state.as_str()),
                 )
             }
         }

@@ -100,6 +100,23 @@ impl Resp {
     }
 }
 
+/// The `tapedeck` binary as a command. When the tests run under emulation,
+/// `TAPEDECK_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`) is put
+/// in front of it, as cargo's runner is for the tests.
+pub fn binary() -> std::process::Command {
+    let bin = env!("CARGO_BIN_EXE_tapedeck");
+    let runner = std::env::var("TAPEDECK_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = std::process::Command::new(program);
+            c.args(words).arg(bin);
+            c
+        }
+        None => std::process::Command::new(bin),
+    }
+}
+
 /// Sends `request` verbatim, reads until the server closes, parses one response.
 pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
