@@ -4,7 +4,7 @@
 # idle and loaded, and start-up time with 10 000 cache entries.
 #
 # usage: bench/serve.sh [LIBRARY_DIR] [SECONDS]
-#   LIBRARY_DIR  a library from ../shared/library/make-library.sh (built into
+#   LIBRARY_DIR  a library from bench/make-library.sh (built into
 #                ./target/bench-music when absent)
 #   SECONDS      duration of each wrk run (default 10)
 #
@@ -18,7 +18,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need curl; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl >/dev/null
 fi
-[ -d "$LIB" ] || bash ../shared/library/make-library.sh "$LIB"
+[ -d "$LIB" ] || bash bench/make-library.sh "$LIB"
 cargo build --release -q
 BIN=$PWD/target/release/tapedeck
 WORK=$(mktemp -d)

@@ -4,8 +4,8 @@
 # interleaved in one run so machine noise hits all three alike.
 #
 # usage: bench/transcode.sh [LIBRARY_DIR] [ROUNDS]
-#   LIBRARY_DIR  a library from ../shared/library/make-library.sh (built
-#                into ./target/bench-music when absent)
+#   LIBRARY_DIR  a library from bench/make-library.sh (built into
+#                ./target/bench-music when absent)
 #   ROUNDS       runs of each command (default 5); medians are reported
 #
 # Prints, per input: median wall time and peak RSS of each command, and
@@ -20,7 +20,7 @@ if ! need ffmpeg || ! need lame || [ ! -x /usr/bin/time ]; then
   apt-get install -y -qq ffmpeg lame time >/dev/null
 fi
 if [ ! -d "$LIB" ]; then
-  bash ../shared/library/make-library.sh "$LIB"
+  bash bench/make-library.sh "$LIB"
 fi
 cargo build --release -q
 BIN=$PWD/target/release/tapedeck

@@ -48,7 +48,7 @@ pub struct KeyParts<'a> {
     pub source_mtime_ns: i128,
     pub quality: Quality,
     pub bitrate_kbps: u32,
-    pub encoder_quality: u8,
+    pub lame_algorithm: u8,
     pub max_art_bytes: u64,
 }
 
@@ -66,7 +66,7 @@ impl Key {
         h.update(parts.quality.as_str().as_bytes());
         h.update([0]);
         h.update(parts.bitrate_kbps.to_le_bytes());
-        h.update([parts.encoder_quality]);
+        h.update([parts.lame_algorithm]);
         h.update(parts.max_art_bytes.to_le_bytes());
         Key(h.finalize().into())
     }
@@ -704,7 +704,7 @@ mod tests {
             source_mtime_ns: 5,
             quality: Quality::Medium,
             bitrate_kbps: 192,
-            encoder_quality: 3,
+            lame_algorithm: 3,
             max_art_bytes: 1 << 20,
         };
         let k = Key::new(&base);
@@ -733,7 +733,7 @@ mod tests {
                 ..base.clone()
             },
             KeyParts {
-                encoder_quality: 2,
+                lame_algorithm: 2,
                 ..base.clone()
             },
         ] {

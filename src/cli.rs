@@ -92,9 +92,9 @@ pub struct TranscodeArgs {
     /// Quality level: high (256 kbit/s), medium (192) or low (128).
     #[arg(long, default_value = "medium")]
     pub quality: String,
-    /// LAME algorithm quality, 0 (best, slowest) to 9 (fastest).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=9))]
-    pub encoder_quality: u8,
+    /// LAME's algorithm selection (its -q), 0 (best, slowest) to 9 (fastest).
+    #[arg(long = "encoder-quality", default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub lame_algorithm: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,11 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use tapedeck::config::Config;
+use tapedeck::reports::ErrorBody;
 
 /// How long to wait for the server to accept a connection: it is on this
 /// machine, so a refusal comes at once and a pause means nobody is there.
@@ -137,29 +141,50 @@ impl Client {
         Ok(Response { status, body })
     }
 
-    /// Sends a request and reads a JSON answer (any status), waiting at
-    /// most `timeout` for each read.
+    /// Sends a request (with `body` as JSON when given) and reads the JSON
+    /// answer, waiting at most `timeout` for each read: `Ok(T)` on a 2xx,
+    /// `Err(`[`Refusal`]`)` with the server's error body otherwise.
     ///
-    /// Errors: as for [`Client::send`], and a body that is not JSON.
-    pub fn json(
+    /// Errors: as for [`Client::send`], and an answer that is not the JSON
+    /// expected.
+    pub fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&impl Serialize>,
         timeout: Duration,
-    ) -> io::Result<(u16, serde_json::Value)> {
-        let bytes = body.map(|b| b.to_string().into_bytes());
+    ) -> io::Result<Result<T, Refusal>> {
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(io::Error::other)?;
         let mut resp = self.send(method, path, bytes.as_deref(), Some(timeout))?;
         let mut text = Vec::new();
         resp.body.read_to_end(&mut text)?;
-        let value = serde_json::from_slice(&text).map_err(|e| {
+        let bad = |e: serde_json::Error| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("the answer to {method} {path} is not JSON: {e}"),
+                format!("the answer to {method} {path} is not what tapedeck sends: {e}"),
             )
-        })?;
-        Ok((resp.status, value))
+        };
+        if (200..300).contains(&resp.status) {
+            return Ok(Ok(serde_json::from_slice(&text).map_err(bad)?));
+        }
+        let error = serde_json::from_slice::<ErrorBody>(&text)
+            .map_or_else(|_| format!("HTTP {}", resp.status), |e| e.error);
+        Ok(Err(Refusal {
+            status: resp.status,
+            error,
+        }))
     }
+}
+
+/// A request the server answered with an error status.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    /// The server's message (its `error` field).
+    pub error: String,
 }
 
 /// Reads Server-Sent Events (WHATWG HTML §9.2.6) from `body`: calls

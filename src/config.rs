@@ -106,8 +106,10 @@ pub struct TranscodeConfig {
     pub nice: i32,
     /// Quality used when a request has no `quality` parameter.
     pub default_quality: Quality,
-    /// LAME algorithm quality, 0 (best, slowest) to 9 (worst, fastest).
-    pub encoder_quality: u8,
+    /// LAME's algorithm selection (`lame_set_quality`, the `-q` of the
+    /// `lame` command), 0 (best, slowest) to 9 (worst, fastest); the TOML
+    /// key is `transcode.encoder_quality`.
+    pub lame_algorithm: u8,
     /// Cover art above this many bytes is left out of transcoded MP3s.
     pub max_art_bytes: u64,
     /// Interactive transcodes allowed to wait before new misses are turned
@@ -163,6 +165,9 @@ pub struct Overrides {
     pub music: Option<PathBuf>,
     pub cache: Option<PathBuf>,
     pub listen: Option<String>,
+    /// The music root is not used (`tapedeck cache`): it is taken as
+    /// written, without checking that it exists.
+    pub music_unused: bool,
 }
 
 /// Where a setting's value came from, for error messages.
@@ -397,23 +402,23 @@ pub fn expand_tilde(written: &str) -> PathBuf {
         if let Some(home) = dirs::home_dir() {
             return home;
         }
-    } else if let Some(rest) = written.strip_prefix("~/") {
-        if let Some(home) = dirs::home_dir() {
-            return home.join(rest);
-        }
+    } else if let Some(rest) = written.strip_prefix("~/")
+        && let Some(home) = dirs::home_dir()
+    {
+        return home.join(rest);
     }
     PathBuf::from(written)
 }
 
 /// Shows a path with the home directory as `~`, as a user would write it.
 fn display_with_tilde(path: &Path) -> String {
-    if let Some(home) = dirs::home_dir() {
-        if let Ok(rest) = path.strip_prefix(&home) {
-            if rest.as_os_str().is_empty() {
-                return "~".to_owned();
-            }
-            return format!("~/{}", rest.display());
+    if let Some(home) = dirs::home_dir()
+        && let Ok(rest) = path.strip_prefix(&home)
+    {
+        if rest.as_os_str().is_empty() {
+            return "~".to_owned();
         }
+        return format!("~/{}", rest.display());
     }
     path.display().to_string()
 }
@@ -446,23 +451,23 @@ fn parse_listen((text, origin): (String, Origin)) -> Result<SocketAddr, ConfigEr
         return Ok(addr);
     }
     // Say precisely what is wrong when the shape is right but the port is not.
-    if let Some((host, port)) = text.rsplit_once(':') {
-        if let Ok(port) = port.parse::<u64>() {
-            if port > u64::from(u16::MAX) {
-                return Err(invalid(
-                    origin,
-                    KEY,
-                    format!("port {port} is out of range; use 1-65535 (or 0 for any free port)"),
-                ));
-            }
+    if let Some((host, port)) = text.rsplit_once(':')
+        && let Ok(port) = port.parse::<u64>()
+    {
+        if port > u64::from(u16::MAX) {
             return Err(invalid(
                 origin,
                 KEY,
-                format!(
-                    "{host:?} is not an IP address; use e.g. \"0.0.0.0:8340\" (all IPv4), \"[::]:8340\" (all IPv6) or \"127.0.0.1:8340\""
-                ),
+                format!("port {port} is out of range; use 1-65535 (or 0 for any free port)"),
             ));
         }
+        return Err(invalid(
+            origin,
+            KEY,
+            format!(
+                "{host:?} is not an IP address; use e.g. \"0.0.0.0:8340\" (all IPv4), \"[::]:8340\" (all IPv6) or \"127.0.0.1:8340\""
+            ),
+        ));
     }
     Err(invalid(
         origin,
@@ -698,7 +703,7 @@ impl Config {
                     "0 = normal priority, 19 = lowest",
                 )?,
                 default_quality,
-                encoder_quality: in_range(
+                lame_algorithm: in_range(
                     src.take(t.encoder_quality, DEFAULT_ENCODER_QUALITY),
                     "transcode.encoder_quality",
                     0..=9,
@@ -776,7 +781,11 @@ impl Config {
                 },
             };
             LibraryConfig {
-                root: check_music_root(root, origin)?,
+                root: if overrides.music_unused {
+                    root
+                } else {
+                    check_music_root(root, origin)?
+                },
                 follow_symlinks: raw.library.follow_symlinks.unwrap_or(true),
                 metadata_cache_entries,
             }
@@ -954,7 +963,7 @@ mod tests {
         assert_eq!(c.server.listen, "0.0.0.0:8340".parse().unwrap());
         assert_eq!(c.server.max_connections, 32);
         assert_eq!(c.cache.max_size_bytes, 2 * 1024 * 1024 * 1024);
-        assert_eq!(c.transcode.encoder_quality, 3);
+        assert_eq!(c.transcode.lame_algorithm, 3);
         assert_eq!(c.transcode.max_art_bytes, 1 << 20);
         assert_eq!(c.transcode.nice, 10);
         assert_eq!(

@@ -11,9 +11,10 @@ use clap::Parser;
 use log::{LevelFilter, info};
 
 use cli::{CacheCommand, Cli, Command, CommonArgs, ConfigCommand, ServeArgs, TranscodeArgs};
+use tapedeck::app::{App, Mode};
 use tapedeck::cache::{self, LockError};
 use tapedeck::config::{self, Bitrates, Config, Overrides};
-use tapedeck::http::{App, Server};
+use tapedeck::http::Server;
 use tapedeck::quality::Quality;
 use tapedeck::transcode;
 
@@ -62,7 +63,7 @@ fn run(cli: Cli) -> Result<u8, Box<dyn Error>> {
         Some(Command::Warm(args)) => {
             let explicit_cache = args.common.cache.is_some();
             tools::warm(
-                load_common(&args.common)?,
+                load_common(&args.common, false)?,
                 explicit_cache,
                 &args.entries,
                 &args.quality,
@@ -77,14 +78,17 @@ fn run(cli: Cli) -> Result<u8, Box<dyn Error>> {
                 } => (common, tools::CacheAction::Clear { older_than_days }),
                 CacheCommand::Verify(c) => (c, tools::CacheAction::Verify),
             };
-            tools::cache(load_common(&common)?, common.cache.is_some(), action)
+            // The cache commands never read the music root.
+            tools::cache(load_common(&common, true)?, common.cache.is_some(), action)
         }
     }
 }
 
 /// The config `tapedeck warm` and `tapedeck cache` work with: the same
 /// file the server reads by default, so they find its cache and address.
-fn load_common(args: &CommonArgs) -> Result<Config, Box<dyn Error>> {
+/// `music_unused`: the command does not read the music root, so it need
+/// not exist.
+fn load_common(args: &CommonArgs, music_unused: bool) -> Result<Config, Box<dyn Error>> {
     let _ = simplelog::WriteLogger::init(
         LevelFilter::Warn,
         simplelog::ConfigBuilder::new()
@@ -101,6 +105,7 @@ fn load_common(args: &CommonArgs) -> Result<Config, Box<dyn Error>> {
         music: args.music.clone(),
         cache: args.cache.clone(),
         listen: None,
+        music_unused,
     };
     Ok(Config::load(file.as_deref(), &overrides)?)
 }
@@ -113,7 +118,7 @@ fn transcode_one(args: TranscodeArgs) -> Result<(), Box<dyn Error>> {
         .ok_or("--quality original means no transcode; use high, medium or low")?;
     let opts = transcode::Options {
         bitrate_kbps,
-        encoder_quality: args.encoder_quality,
+        lame_algorithm: args.lame_algorithm,
         max_art_bytes: transcode::Options::DEFAULT_MAX_ART_BYTES,
     };
     let mut out = std::io::BufWriter::new(
@@ -163,6 +168,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
         music: args.common.music,
         cache: args.common.cache,
         listen: args.listen,
+        music_unused: false,
     };
     let config = Config::load(config_file.as_deref(), &overrides)?;
     if let Some(file) = &config_file {
@@ -178,7 +184,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let listen = config.server.listen;
     let nice = config.transcode.nice;
     let _cache_lock = lock_cache(&config.cache.dir)?;
-    let app = App::new(config)?;
+    let app = App::new(config, Mode::Serve)?;
     let catalog = std::sync::Arc::clone(&app.catalog);
     let server = Server::start(app)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;

@@ -14,7 +14,7 @@ use std::path::{Component, Path};
 
 use percent_encoding::percent_decode_str;
 
-use crate::library::{Library, LibraryFile, ResolveError};
+use crate::library::{Library, LibraryFile, RelPath, ResolveError};
 
 /// Playlists larger than this are refused: no real one comes near it.
 pub const MAX_PLAYLIST_BYTES: u64 = 4 * 1024 * 1024;
@@ -100,9 +100,9 @@ pub enum Resolved {
     Missing(&'static str),
 }
 
-/// Resolves `entry` of the playlist at `playlist_relative` (relative to the
-/// root, `/`-separated) to a file inside the root, or says why not.
-pub fn resolve(library: &Library, playlist_relative: &str, entry: &str) -> Resolved {
+/// Resolves `entry` of the playlist at `playlist` to a file inside the
+/// root, or says why not.
+pub fn resolve(library: &Library, playlist: &RelPath, entry: &str) -> Resolved {
     let location = entry.trim();
     let lower = location.to_ascii_lowercase();
     let path: String = if let Some(rest) = lower.strip_prefix("file://").map(|_| &location[7..]) {
@@ -128,8 +128,7 @@ pub fn resolve(library: &Library, playlist_relative: &str, entry: &str) -> Resol
     } else if path.len() > 1 && path.as_bytes()[1] == b':' {
         return Resolved::Missing("a Windows drive path");
     } else {
-        let folder = playlist_relative.rsplit_once('/').map_or("", |(f, _)| f);
-        format!("{folder}/{path}")
+        format!("{}/{path}", playlist.parent())
     };
     // Fold "." and ".." lexically; climbing above the root is refused
     // before anything on disk is looked at.
@@ -151,7 +150,11 @@ pub fn resolve(library: &Library, playlist_relative: &str, entry: &str) -> Resol
     if parts.is_empty() {
         return Resolved::Missing("an empty path");
     }
-    match library.resolve_relative(&parts.join("/")) {
+    let relative = match RelPath::new(&parts.join("/")) {
+        Ok(r) => r,
+        Err(why) => return Resolved::Missing(why.0),
+    };
+    match library.resolve(&relative) {
         Ok(file) => Resolved::Track(Box::new(file)),
         Err(ResolveError::NotFound) => Resolved::Missing("no such file"),
         Err(ResolveError::Rejected(why)) => Resolved::Missing(why),

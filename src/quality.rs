@@ -44,6 +44,14 @@ impl Quality {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Quality {
+    /// From its name, with [`UnknownQuality`]'s message for anything else.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Quality, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Quality {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -554,6 +554,35 @@ fn playing_a_track_prefetches_the_next_in_the_folder_or_playlist() {
     assert_eq!(stat(&s, "prefetched"), before);
 }
 
+/// A file that makes symphonia's prober panic (tests/fixtures/make.sh).
+fn probe_panic_fixture() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/probe_panic.mp3"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_next_track_that_makes_the_prober_panic_does_not_break_the_current_play() {
+    // Regression (issue 13): prefetch probed the next track outside the
+    // decoder's panic guard, before the reply went out, so the current
+    // play became a 500.
+    let s = TestServer::start("", |root| {
+        std::fs::create_dir(root.join("Album")).unwrap();
+        common::write_wav(&root.join("Album/01 fine.wav"), 44_100, 2, 44_100, 1);
+        std::fs::write(root.join("Album/02 broken.mp3"), probe_panic_fixture()).unwrap();
+    });
+    let r = s.get("/play/Album/01%20fine.wav?quality=low", &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("audio/mpeg"));
+    // Playing the broken file itself serves it as it is.
+    let r = s.get("/play/Album/02%20broken.mp3?quality=low", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, probe_panic_fixture());
+    assert_eq!(s.get("/api/version", &[]).status, 200);
+}
+
 #[test]
 fn prefetch_can_be_switched_off() {
     let s = TestServer::start("[warm]\nprefetch_next = false\n", library);

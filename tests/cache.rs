@@ -462,7 +462,7 @@ fn one_worker(dir: &Path, finish_abandoned: bool) -> Workers {
 fn job_spec(path: &Path, name: &str) -> JobSpec {
     let opts = Options {
         bitrate_kbps: 128,
-        encoder_quality: 3,
+        lame_algorithm: 3,
         max_art_bytes: 0,
     };
     JobSpec {
@@ -472,7 +472,7 @@ fn job_spec(path: &Path, name: &str) -> JobSpec {
             source_mtime_ns: 0,
             quality: Quality::Low,
             bitrate_kbps: opts.bitrate_kbps,
-            encoder_quality: opts.encoder_quality,
+            lame_algorithm: opts.lame_algorithm,
             max_art_bytes: opts.max_art_bytes,
         }),
         input: path.to_owned(),
@@ -533,7 +533,7 @@ fn interactive_jobs_run_before_background_ones() {
 #[test]
 fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
     use std::io::Read;
-    use tapedeck::workers::{Outcome, Started};
+    use tapedeck::workers::{Availability, Outcome};
 
     let dir = tempfile::tempdir().unwrap();
     let workers = one_worker(dir.path(), false);
@@ -542,7 +542,8 @@ fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
     let job = workers
         .request(job_spec(&input, "long.wav"), Priority::Interactive)
         .unwrap();
-    let Some(Started::Streaming { .. }) = job.wait_started(std::time::Duration::from_secs(60))
+    let Some(Availability::Streaming { .. }) =
+        job.wait_available(std::time::Duration::from_secs(60))
     else {
         panic!("the job did not start streaming");
     };

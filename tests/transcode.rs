@@ -18,7 +18,7 @@ use tapedeck::transcode::{Options, Report, TranscodeError, prepare, transcode};
 
 const MEDIUM: Options = Options {
     bitrate_kbps: 192,
-    encoder_quality: 3,
+    lame_algorithm: 3,
     max_art_bytes: Options::DEFAULT_MAX_ART_BYTES,
 };
 

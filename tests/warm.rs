@@ -91,6 +91,33 @@ fn album(root: &Path, tracks: u32, seconds: u32) {
 }
 
 #[test]
+fn a_file_that_makes_the_prober_panic_fails_alone_and_the_warm_thread_goes_on() {
+    // Regression (issue 13): the MP3 bitrate probe ran outside the decoder's
+    // panic guard, so this file killed the only warm thread and left its job
+    // running for ever.
+    let bad = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/probe_panic.mp3"
+    ))
+    .unwrap();
+    let s = TestServer::start(&cfg(""), |root| {
+        album(root, 1, 1);
+        std::fs::write(root.join("Album/02 broken.mp3"), &bad).unwrap();
+    });
+    let id = warm(&s, r#"{"paths": ["Album"], "qualities": ["low"]}"#);
+    let done = wait_finished(&s, id);
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!((n(&done, "done"), n(&done, "failed")), (1, 1), "{done}");
+    assert_eq!(done["errors"][0]["path"], "Album/02 broken.mp3", "{done}");
+    // The warm thread is still there for the next job.
+    let again = warm(
+        &s,
+        r#"{"paths": ["Album/01 track.wav"], "qualities": ["medium"]}"#,
+    );
+    assert_eq!(wait_finished(&s, again)["state"], "done");
+}
+
+#[test]
 fn a_warm_job_over_a_folder_reaches_done_with_correct_counts() {
     let s = TestServer::start(&cfg(""), |root| {
         album(root, 3, 3);

@@ -1,21 +1,22 @@
 //! The JSON API the phone player uses: `/api/browse/<folder>`,
-//! `/api/cover/<track or folder>` and `/api/search?q=`.
+//! `/api/cover/<track or folder>`, `/api/search?q=` and the playlists.
 //!
 //! Paths in requests follow the `/play` rules (percent-encoded, resolved
 //! inside the music root, 404 for anything refused or missing). Paths in
 //! answers are relative to the root, `/`-separated and not encoded; the
 //! `cover` fields are ready-made URLs.
 
-use log::{debug, error};
+use log::debug;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::App;
+use super::Context;
+use super::error::HttpError;
 use super::reply::{Body, Reply};
-use super::router::Target;
-use crate::catalog::{CoverRef, DirItem, PlaylistError, TrackItem, parent_of};
-use crate::keys;
-use crate::library::{DirEntry, ResolveError};
+use super::request::Request;
+use crate::catalog::{CoverRef, DirItem, PlaylistEntry, TrackItem, file_stem};
+use crate::library::{LibraryEntry, RelPath};
+use crate::policy;
 use crate::quality::Quality;
 
 /// Search results per kind unless `limit` says otherwise, and its ceiling.
@@ -46,228 +47,305 @@ fn cover_url(c: &CoverRef) -> String {
     )
 }
 
-fn not_found_or_500(what: &str, rest: &str, e: ResolveError) -> Reply {
-    match e {
-        ResolveError::Rejected(_) | ResolveError::NotFound => {
-            debug!("{what} {}: {e}", rest.escape_debug());
-            Reply::error(404, "not found")
-        }
-        ResolveError::Io { .. } => {
-            error!("{what} {}: {e}", rest.escape_debug());
-            Reply::error(500, "the library could not be read")
+/// A sub-folder in `/api/browse` and `/api/search`.
+#[derive(Serialize)]
+struct DirJson<'a> {
+    name: &'a str,
+    path: &'a RelPath,
+    cover: Option<String>,
+}
+
+impl<'a> DirJson<'a> {
+    fn new(d: &'a DirItem) -> DirJson<'a> {
+        DirJson {
+            name: &d.entry.name,
+            path: &d.entry.relative,
+            cover: d.cover.as_ref().map(cover_url),
         }
     }
 }
 
+/// Which transcoded levels of a track are in the cache.
+#[derive(Serialize)]
+struct CachedLevels {
+    low: bool,
+    medium: bool,
+    high: bool,
+}
+
+/// A track in `/api/browse`, `/api/search` and `/api/playlists/<path>`.
+#[derive(Serialize)]
+struct TrackJson<'a> {
+    path: &'a RelPath,
+    file: &'a str,
+    title: &'a str,
+    artist: Option<&'a str>,
+    album: Option<&'a str>,
+    album_artist: Option<&'a str>,
+    genre: Option<&'a str>,
+    year: Option<u32>,
+    track: Option<u32>,
+    disc: Option<u32>,
+    /// Seconds, to the millisecond.
+    duration_s: Option<f64>,
+    format: &'static str,
+    sample_rate_hz: Option<u32>,
+    bits: Option<u32>,
+    channels: Option<u32>,
+    size_bytes: u64,
+    cover: Option<String>,
+    cached: CachedLevels,
+}
+
+impl<'a> TrackJson<'a> {
+    fn new(ctx: &Context, t: &'a TrackItem) -> TrackJson<'a> {
+        let app = &ctx.app;
+        let i = &t.info;
+        let cached = |q| {
+            app.workers.as_ref().is_some_and(|w| {
+                policy::is_cached(
+                    &app.config,
+                    w.cache(),
+                    &t.entry.relative,
+                    &t.entry.metadata,
+                    q,
+                )
+            })
+        };
+        TrackJson {
+            path: &t.entry.relative,
+            file: &t.entry.name,
+            title: t.title(),
+            artist: i.artist.as_deref(),
+            album: i.album.as_deref(),
+            album_artist: i.album_artist.as_deref(),
+            genre: i.genre.as_deref(),
+            year: i.year,
+            track: i.track,
+            disc: i.disc,
+            duration_s: i.duration_s.map(|d| (d * 1000.0).round() / 1000.0),
+            format: i.format,
+            sample_rate_hz: i.sample_rate_hz,
+            bits: i.bits,
+            channels: i.channels,
+            size_bytes: t.entry.metadata.len(),
+            cover: t.cover.as_ref().map(cover_url),
+            cached: CachedLevels {
+                low: cached(Quality::Low),
+                medium: cached(Quality::Medium),
+                high: cached(Quality::High),
+            },
+        }
+    }
+}
+
+/// A playlist file in a listing.
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    name: &'a str,
+    path: &'a RelPath,
+}
+
+impl<'a> From<&'a LibraryEntry> for EntryJson<'a> {
+    fn from(e: &'a LibraryEntry) -> EntryJson<'a> {
+        EntryJson {
+            name: &e.name,
+            path: &e.relative,
+        }
+    }
+}
+
+/// `GET /api/browse/<folder>`.
+#[derive(Serialize)]
+struct Browse<'a> {
+    path: &'a RelPath,
+    name: &'a str,
+    parent: Option<RelPath>,
+    cover: Option<String>,
+    dirs: Vec<DirJson<'a>>,
+    tracks: Vec<TrackJson<'a>>,
+    playlists: Vec<EntryJson<'a>>,
+}
+
 /// `GET /api/browse/<folder>`: the folder's sub-folders, tracks (with
 /// tags, stream parameters and which levels are cached) and playlists.
-pub fn browse(app: &App, rest: &str) -> Reply {
-    let listing = match app.catalog.list(rest) {
-        Ok(l) => l,
-        Err(e) => return not_found_or_500("browsing", rest, e),
-    };
+///
+/// Errors: as for [`crate::catalog::Catalog::list`].
+pub fn browse(ctx: &Context, folder: &RelPath) -> Result<Reply, HttpError> {
+    let listing = ctx.app.catalog.list(folder)?;
     let rel = &listing.dir.relative;
-    let name = rel.rsplit('/').next().unwrap_or_default();
-    Reply::json(
-        200,
-        &json!({
-            "path": rel,
-            "name": if rel.is_empty() { "Library" } else { name },
-            "parent": (!rel.is_empty()).then(|| parent_of(rel)),
-            "cover": listing.cover.as_ref().map(cover_url),
-            "dirs": listing.dirs.iter().map(dir_json).collect::<Vec<_>>(),
-            "tracks": listing.tracks.iter().map(|t| track_json(app, t)).collect::<Vec<_>>(),
-            "playlists": listing.playlists.iter().map(entry_json).collect::<Vec<_>>(),
-        }),
-    )
-    .header("Cache-Control", "no-cache")
-}
-
-fn dir_json(d: &DirItem) -> Value {
-    json!({
-        "name": d.entry.name,
-        "path": d.entry.relative,
-        "cover": d.cover.as_ref().map(cover_url),
-    })
-}
-
-fn entry_json(e: &DirEntry) -> Value {
-    json!({ "name": e.name, "path": e.relative })
-}
-
-fn track_json(app: &App, t: &TrackItem) -> Value {
-    let i = &t.info;
-    let cached = |q| {
-        app.workers.as_ref().is_some_and(|w| {
-            keys::is_cached(
-                &app.config,
-                w.cache(),
-                &t.entry.relative,
-                &t.entry.metadata,
-                q,
-            )
-        })
+    let answer = Browse {
+        path: rel,
+        name: if rel.is_root() { "Library" } else { rel.name() },
+        parent: (!rel.is_root()).then(|| rel.parent()),
+        cover: listing.cover.as_ref().map(cover_url),
+        dirs: listing.dirs.iter().map(DirJson::new).collect(),
+        tracks: listing
+            .tracks
+            .iter()
+            .map(|t| TrackJson::new(ctx, t))
+            .collect(),
+        playlists: listing.playlists.iter().map(EntryJson::from).collect(),
     };
-    json!({
-        "path": t.entry.relative,
-        "file": t.entry.name,
-        "title": t.title(),
-        "artist": i.artist,
-        "album": i.album,
-        "album_artist": i.album_artist,
-        "genre": i.genre,
-        "year": i.year,
-        "track": i.track,
-        "disc": i.disc,
-        "duration_s": i.duration_s.map(|d| (d * 1000.0).round() / 1000.0),
-        "format": i.format,
-        "sample_rate_hz": i.sample_rate_hz,
-        "bits": i.bits,
-        "channels": i.channels,
-        "size_bytes": t.entry.metadata.len(),
-        "cover": t.cover.as_ref().map(cover_url),
-        "cached": {
-            "low": cached(Quality::Low),
-            "medium": cached(Quality::Medium),
-            "high": cached(Quality::High),
-        },
-    })
+    Ok(Reply::json(200, &answer).header("Cache-Control", "no-cache"))
 }
 
 /// `GET /api/cover/<track or folder>`: the picture, with a strong ETag.
 /// With `?v=` (as the listing's URLs carry) it may be cached for a year,
 /// since the URL changes with the picture; without, for a day.
-pub fn cover<'a>(
-    app: &App,
-    header: impl Fn(&str) -> Option<&'a str>,
-    rest: &str,
-    target: &Target,
-) -> Reply {
-    let img = match app.catalog.cover(rest) {
-        Ok(img) => img,
-        Err(e) => return not_found_or_500("cover of", rest, e),
-    };
-    let caching = if target.param("v").is_some() {
+///
+/// Errors: as for [`crate::catalog::Catalog::cover`].
+pub fn cover(ctx: &Context, req: &Request, relative: &RelPath) -> Result<Reply, HttpError> {
+    let img = ctx.app.catalog.cover(relative)?;
+    let caching = if req.param("v").is_some() {
         "public, max-age=31536000, immutable"
     } else {
         "public, max-age=86400"
     };
-    let reply = if super::conditional::none_match(header, &img.etag) {
+    let reply = if super::conditional::none_match(|n| req.header(n), &img.etag) {
         Reply::new(304, Body::Empty)
     } else {
         Reply::new(200, Body::Bytes(img.data)).header("Content-Type", img.mime_type)
     };
-    reply
+    Ok(reply
         .header("ETag", img.etag)
         .header("Cache-Control", caching)
-        .header("X-Content-Type-Options", "nosniff")
+        .header("X-Content-Type-Options", "nosniff"))
+}
+
+/// `GET /api/search`.
+#[derive(Serialize)]
+struct Search<'a> {
+    query: &'a str,
+    dirs: Vec<DirJson<'a>>,
+    tracks: Vec<TrackJson<'a>>,
+    truncated: bool,
 }
 
 /// `GET /api/search?q=<words>[&limit=N]`: folders and tracks matching every
 /// word (see [`crate::catalog::Catalog::search`]).
-pub fn search(app: &App, target: &Target) -> Reply {
-    let q = target.param("q").unwrap_or_default();
+///
+/// Errors: 400 for a query over 200 characters or a bad `limit`.
+pub fn search(ctx: &Context, req: &Request) -> Result<Reply, HttpError> {
+    let q = req.param("q").unwrap_or_default();
     if q.chars().count() > 200 {
-        return Reply::error(400, "the query is too long (200 characters at most)");
+        return Err(HttpError::BadRequest(
+            "the query is too long (200 characters at most)".to_owned(),
+        ));
     }
-    let limit = match target.param("limit") {
+    let limit = match req.param("limit") {
         None => SEARCH_LIMIT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=SEARCH_LIMIT_MAX).contains(&n) => n,
             _ => {
-                return Reply::error(
-                    400,
-                    format!("limit must be a whole number from 1 to {SEARCH_LIMIT_MAX}"),
-                );
+                return Err(HttpError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {SEARCH_LIMIT_MAX}"
+                )));
             }
         },
     };
     let started = std::time::Instant::now();
-    let hits = app.catalog.search(&q, limit);
+    let hits = ctx.app.catalog.search(&q, limit);
     debug!(
         "search {q:?}: {} folders, {} tracks in {} ms",
         hits.dirs.len(),
         hits.tracks.len(),
         started.elapsed().as_millis()
     );
-    Reply::json(
-        200,
-        &json!({
-            "query": q,
-            "dirs": hits.dirs.iter().map(dir_json).collect::<Vec<_>>(),
-            "tracks": hits.tracks.iter().map(|t| track_json(app, t)).collect::<Vec<_>>(),
-            "truncated": hits.truncated,
-        }),
-    )
-    .header("Cache-Control", "no-cache")
+    let answer = Search {
+        query: &q,
+        dirs: hits.dirs.iter().map(DirJson::new).collect(),
+        tracks: hits.tracks.iter().map(|t| TrackJson::new(ctx, t)).collect(),
+        truncated: hits.truncated,
+    };
+    Ok(Reply::json(200, &answer).header("Cache-Control", "no-cache"))
+}
+
+/// A playlist in `/api/playlists`.
+#[derive(Serialize)]
+struct PlaylistJson<'a> {
+    name: &'a str,
+    file: &'a str,
+    path: &'a RelPath,
+}
+
+/// `GET /api/playlists`.
+#[derive(Serialize)]
+struct Playlists<'a> {
+    playlists: Vec<PlaylistJson<'a>>,
 }
 
 /// `GET /api/playlists`: every `.m3u`/`.m3u8` file in the library.
-pub fn playlists(app: &App) -> Reply {
-    let list = app.catalog.playlists();
-    Reply::json(
-        200,
-        &json!({
-            "playlists": list.iter().map(|e| json!({
-                "name": crate::catalog::file_stem(&e.name),
-                "file": e.name,
-                "path": e.relative,
-            })).collect::<Vec<_>>(),
-        }),
-    )
-    .header("Cache-Control", "no-cache")
+pub fn playlists(ctx: &Context) -> Reply {
+    let list = ctx.app.catalog.playlists();
+    let answer = Playlists {
+        playlists: list
+            .iter()
+            .map(|e| PlaylistJson {
+                name: file_stem(&e.name),
+                file: &e.name,
+                path: &e.relative,
+            })
+            .collect(),
+    };
+    Reply::json(200, &answer).header("Cache-Control", "no-cache")
+}
+
+/// One entry of `/api/playlists/<path>`.
+#[derive(Serialize)]
+struct PlaylistEntryJson<'a> {
+    location: &'a str,
+    title: Option<&'a str>,
+    duration_s: Option<f64>,
+    /// Why the entry does not play, when it does not.
+    missing: Option<&'static str>,
+    track: Option<TrackJson<'a>>,
+}
+
+/// `GET /api/playlists/<path>`.
+#[derive(Serialize)]
+struct Playlist<'a> {
+    path: &'a RelPath,
+    name: &'a str,
+    parent: RelPath,
+    missing: usize,
+    entries: Vec<PlaylistEntryJson<'a>>,
+    tracks: Vec<TrackJson<'a>>,
 }
 
 /// `GET /api/playlists/<path>`: a playlist's entries in order, each with
 /// its track (the `/api/browse` shape) or why it is missing; `tracks`
 /// holds the playable ones alone.
-pub fn playlist(app: &App, rest: &str) -> Reply {
-    let view = match app.catalog.playlist(rest) {
-        Ok(v) => v,
-        Err(PlaylistError::NotFound(e)) => return not_found_or_500("playlist", rest, e),
-        Err(PlaylistError::TooLarge(len)) => {
-            return Reply::error(
-                413,
-                format!(
-                    "the playlist is {len} bytes; at most {} are read",
-                    crate::playlist::MAX_PLAYLIST_BYTES
-                ),
-            );
-        }
-        Err(PlaylistError::Io(e)) => {
-            error!("reading playlist {}: {e}", rest.escape_debug());
-            return Reply::error(500, "the playlist could not be read");
-        }
-    };
-    let entries: Vec<Value> = view
+///
+/// Errors: as for [`crate::catalog::Catalog::playlist`].
+pub fn playlist(ctx: &Context, relative: &RelPath) -> Result<Reply, HttpError> {
+    let view = ctx.app.catalog.playlist(relative)?;
+    fn entry(e: &PlaylistEntry) -> Option<&TrackItem> {
+        e.track.as_ref().ok()
+    }
+    let entries: Vec<PlaylistEntryJson> = view
         .entries
         .iter()
-        .map(|e| {
-            json!({
-                "location": e.raw.location,
-                "title": e.raw.title,
-                "duration_s": e.raw.duration_s,
-                "missing": e.track.as_ref().err(),
-                "track": e.track.as_ref().ok().map(|t| track_json(app, t)),
-            })
+        .map(|e| PlaylistEntryJson {
+            location: &e.raw.location,
+            title: e.raw.title.as_deref(),
+            duration_s: e.raw.duration_s,
+            missing: e.track.as_ref().err().copied(),
+            track: entry(e).map(|t| TrackJson::new(ctx, t)),
         })
         .collect();
-    let tracks: Vec<Value> = view
-        .entries
-        .iter()
-        .filter_map(|e| e.track.as_ref().ok())
-        .map(|t| track_json(app, t))
-        .collect();
-    Reply::json(
-        200,
-        &json!({
-            "path": view.relative,
-            "name": view.name,
-            "parent": parent_of(&view.relative),
-            "missing": entries.iter().filter(|e| !e["missing"].is_null()).count(),
-            "entries": entries,
-            "tracks": tracks,
-        }),
-    )
-    .header("Cache-Control", "no-cache")
+    let answer = Playlist {
+        path: &view.relative,
+        name: &view.name,
+        parent: view.relative.parent(),
+        missing: entries.iter().filter(|e| e.missing.is_some()).count(),
+        tracks: view
+            .entries
+            .iter()
+            .filter_map(entry)
+            .map(|t| TrackJson::new(ctx, t))
+            .collect(),
+        entries,
+    };
+    Ok(Reply::json(200, &answer).header("Cache-Control", "no-cache"))
 }

@@ -69,20 +69,20 @@ pub fn evaluate<'a>(header: impl Fn(&str) -> Option<&'a str>, v: &Validators) ->
         if !list_matches(if_match, &v.etag, Comparison::Strong) {
             return Decision::Failed;
         }
-    } else if let Some(date) = header("If-Unmodified-Since").and_then(parse_date) {
-        if v.last_modified > date {
-            return Decision::Failed;
-        }
+    } else if let Some(date) = header("If-Unmodified-Since").and_then(parse_date)
+        && v.last_modified > date
+    {
+        return Decision::Failed;
     }
     // Steps 3-4: If-None-Match, else If-Modified-Since.
     if let Some(if_none_match) = header("If-None-Match") {
         if list_matches(if_none_match, &v.etag, Comparison::Weak) {
             return Decision::NotModified;
         }
-    } else if let Some(date) = header("If-Modified-Since").and_then(parse_date) {
-        if v.last_modified <= date {
-            return Decision::NotModified;
-        }
+    } else if let Some(date) = header("If-Modified-Since").and_then(parse_date)
+        && v.last_modified <= date
+    {
+        return Decision::NotModified;
     }
     // Step 5: If-Range decides whether a Range header counts.
     let honour_range = match header("If-Range") {

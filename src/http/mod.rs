@@ -15,16 +15,17 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod conditional;
+pub mod error;
+pub mod events;
 pub mod files;
-pub mod prefetch;
 pub mod range;
 pub mod reply;
+pub mod request;
 pub mod router;
 pub mod transcoded;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -32,79 +33,26 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
-use percent_encoding::percent_decode_str;
-use tiny_http::{Header, Method, Request, Response, StatusCode};
+use tiny_http::{Header, Response, StatusCode};
 
-use crate::cache::Cache;
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::library::Library;
-use crate::warm::Warmer;
-use crate::workers::{Settings, Workers};
-use reply::Reply;
+use crate::app::App;
+use reply::{Body, Reply};
+use request::{Method, Request, log_path};
 
-/// Everything a handler needs, shared by all handler threads.
-pub struct App {
-    pub config: Config,
-    pub library: Library,
-    /// Tags and listings for the browse and search API.
-    pub catalog: Arc<Catalog>,
-    /// Next-track prefetch counters.
-    pub prefetch: prefetch::Prefetch,
-    /// The transcoding workers and their cache; `None` when the cache
-    /// directory cannot be used (every level then plays the original).
-    pub workers: Option<Arc<Workers>>,
-    /// Warm jobs (`/admin/cache/warm`, `/admin/jobs`); `None` without
-    /// workers.
-    pub warmer: Option<Warmer>,
+/// What a handler sees: the services and the HTTP layer's own state.
+pub struct Context {
+    pub app: App,
+    /// Event streams open now (each holds a handler thread).
+    pub event_streams: Arc<AtomicUsize>,
 }
 
-impl App {
-    /// Builds the application state from a validated config.
-    ///
-    /// Errors: the music root vanishing between validation and now.
-    pub fn new(config: Config) -> io::Result<App> {
-        let library = Library::new(&config.library.root, config.library.follow_symlinks)?;
-        let workers = match Cache::open(&config.cache.dir, config.cache.max_size_bytes) {
-            Ok(cache) => Some(Arc::new(Workers::start(
-                cache,
-                Settings {
-                    workers: config.transcode.workers,
-                    nice: config.transcode.nice,
-                    max_queue: config.transcode.max_queue,
-                    retry_failed_after: config.transcode.retry_failed_after,
-                    finish_abandoned: config.transcode.finish_abandoned,
-                    abandon_grace: crate::workers::ABANDON_GRACE,
-                },
-            )?)),
-            Err(e) => {
-                error!(
-                    "cache directory {} unusable ({e}); serving originals only",
-                    config.cache.dir.display()
-                );
-                None
-            }
-        };
-        let catalog = Arc::new(Catalog::new(
-            library.clone(),
-            config.library.metadata_cache_entries,
-        ));
-        let warmer = match &workers {
-            Some(w) => {
-                let warmer = Warmer::start(config.clone(), Arc::clone(&catalog), Arc::clone(w))?;
-                warmer.submit_on_start();
-                Some(warmer)
-            }
-            None => None,
-        };
-        Ok(App {
-            config,
-            library,
-            catalog,
-            prefetch: prefetch::Prefetch::default(),
-            workers,
-            warmer,
-        })
+impl Context {
+    /// The handler context for `app`.
+    pub fn new(app: App) -> Context {
+        Context {
+            app,
+            event_streams: Arc::new(AtomicUsize::new(0)),
+        }
     }
 }
 
@@ -139,23 +87,23 @@ impl Server {
             Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
         let current = Arc::new(std::sync::Mutex::new(Arc::clone(&http)));
 
-        let app = Arc::new(app);
+        let ctx = Arc::new(Context::new(app));
         let stopping = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max = server_cfg.max_connections;
-        let (tx, rx) = crossbeam_channel::bounded::<Request>(max);
+        let (tx, rx) = crossbeam_channel::bounded::<tiny_http::Request>(max);
 
         let mut handlers = Vec::with_capacity(max);
         for i in 0..max {
             let rx = rx.clone();
-            let app = Arc::clone(&app);
+            let ctx = Arc::clone(&ctx);
             let in_flight = Arc::clone(&in_flight);
             handlers.push(
                 std::thread::Builder::new()
                     .name(format!("http-{i}"))
                     .spawn(move || {
                         for req in rx {
-                            serve_one(&app, req);
+                            serve_one(&ctx, req);
                             in_flight.fetch_sub(1, Ordering::AcqRel);
                         }
                     })?,
@@ -213,7 +161,7 @@ impl Server {
 /// Hands parsed requests to the handler threads, or answers 503 when all
 /// are busy or the server is stopping.
 struct Forward {
-    tx: crossbeam_channel::Sender<Request>,
+    tx: crossbeam_channel::Sender<tiny_http::Request>,
     in_flight: Arc<AtomicUsize>,
     max: usize,
     stopping: Arc<AtomicBool>,
@@ -221,7 +169,7 @@ struct Forward {
 
 impl Forward {
     /// Returns false when no more requests can be taken.
-    fn forward(&self, req: Request) -> bool {
+    fn forward(&self, req: tiny_http::Request) -> bool {
         if self.stopping.load(Ordering::Acquire) {
             busy(req, "shutting down");
             return false;
@@ -353,75 +301,27 @@ pub fn configure_listener(
     read: Duration,
     write: Duration,
 ) -> io::Result<()> {
-    let fd = listener.as_raw_fd();
-    let one: libc::c_int = 1;
-    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)?;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeval(read))?;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &timeval(write))?;
+    let socket = socket2::SockRef::from(listener);
+    socket.set_tcp_nodelay(true)?;
+    socket.set_read_timeout(Some(read))?;
+    socket.set_write_timeout(Some(write))?;
     Ok(())
 }
 
-// time_t and suseconds_t are 32-bit on 32-bit ARM, so the conversions can
-// fail there even though they cannot on x86_64.
-#[allow(clippy::unnecessary_fallible_conversions)]
-fn timeval(d: Duration) -> libc::timeval {
-    libc::timeval {
-        tv_sec: d.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-        tv_usec: d.subsec_micros().try_into().unwrap_or(0),
-    }
-}
-
-fn setsockopt<T>(
-    fd: libc::c_int,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    let len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: `value` points to a live `T` of `len` bytes for the call.
-    let rc = unsafe { libc::setsockopt(fd, level, name, (value as *const T).cast(), len) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Reads `TCP_NODELAY`, `SO_RCVTIMEO` and `SO_SNDTIMEO` back from a socket.
+/// Reads `TCP_NODELAY`, `SO_RCVTIMEO` and `SO_SNDTIMEO` back from a socket
+/// (a timeout of zero when none is set).
 #[doc(hidden)]
-pub fn socket_options(socket: &impl AsRawFd) -> io::Result<(bool, Duration, Duration)> {
-    let fd = socket.as_raw_fd();
-    let mut nodelay: libc::c_int = 0;
-    getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &mut nodelay)?;
-    let mut rcv = timeval(Duration::ZERO);
-    getsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &mut rcv)?;
-    let mut snd = timeval(Duration::ZERO);
-    getsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &mut snd)?;
-    let duration = |tv: libc::timeval| {
-        Duration::from_secs(u64::try_from(tv.tv_sec).unwrap_or(0))
-            + Duration::from_micros(u64::try_from(tv.tv_usec).unwrap_or(0))
-    };
-    Ok((nodelay != 0, duration(rcv), duration(snd)))
-}
-
-fn getsockopt<T>(
-    fd: libc::c_int,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &mut T,
-) -> io::Result<()> {
-    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: `value` is a writable `T` of `len` bytes for the call.
-    let rc = unsafe { libc::getsockopt(fd, level, name, (value as *mut T).cast(), &mut len) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+pub fn socket_options(socket: &impl std::os::fd::AsFd) -> io::Result<(bool, Duration, Duration)> {
+    let socket = socket2::SockRef::from(socket);
+    Ok((
+        socket.tcp_nodelay()?,
+        socket.read_timeout()?.unwrap_or_default(),
+        socket.write_timeout()?.unwrap_or_default(),
+    ))
 }
 
 /// Answers `503` from the dispatcher without tying up a handler thread.
-fn busy(req: Request, why: &str) {
+fn busy(req: tiny_http::Request, why: &str) {
     let reply = Reply::error(503, why).header("Retry-After", "1");
     let method = req.method().clone();
     let path = log_path(req.url());
@@ -431,30 +331,96 @@ fn busy(req: Request, why: &str) {
     info!("{method} {path} {status} 0 bytes 0 ms ({why})");
 }
 
-/// Handles one request on a handler thread and logs it.
-fn serve_one(app: &App, mut req: Request) {
-    let started = Instant::now();
-    let reply = match admin::event_stream(app, &req) {
-        Some(Ok(job)) => return stream_events(&job, req, started),
-        Some(Err(reply)) => reply,
-        None => {
-            let what = format!("{} {}", req.method(), log_path(req.url()));
-            catch_panics(|| router::handle(app, &mut req), || what)
+/// Largest request body read; a larger one is refused with 413 before a
+/// handler runs.
+const MAX_BODY_BYTES: usize = admin::MAX_WARM_BODY_BYTES;
+
+/// Our [`Request`] for tiny_http's, with the body read (at most
+/// [`MAX_BODY_BYTES`]; GET and HEAD bodies are not read).
+fn to_request(req: &mut tiny_http::Request) -> Result<Request, Reply> {
+    let mut ours = Request::new(Method::parse(req.method().as_str()), req.url());
+    ours.headers = req
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_owned(),
+                h.value.as_str().to_owned(),
+            )
+        })
+        .collect();
+    ours.peer = req.remote_addr().copied();
+    if !ours.is_get_or_head() {
+        let too_large = || {
+            Reply::error(
+                413,
+                format!("the body is limited to {MAX_BODY_BYTES} bytes"),
+            )
+        };
+        if req.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_large());
         }
+        match req
+            .as_reader()
+            .take(MAX_BODY_BYTES as u64 + 1)
+            .read_to_end(&mut ours.body)
+        {
+            Ok(n) if n > MAX_BODY_BYTES => return Err(too_large()),
+            Ok(_) => {}
+            Err(e) => return Err(Reply::error(400, format!("cannot read the body: {e}"))),
+        }
+    }
+    Ok(ours)
+}
+
+/// Handles one request on a handler thread and logs it.
+fn serve_one(ctx: &Context, mut req: tiny_http::Request) {
+    let started = Instant::now();
+    let reply = match to_request(&mut req) {
+        Ok(ours) => {
+            let what = format!("{} {}", ours.method, log_path(&ours.path));
+            catch_panics(|| router::handle(ctx, &ours), || what)
+        }
+        Err(reply) => reply,
     };
+    if matches!(reply.body, Body::Events(_)) {
+        return stream_events(req, reply, started);
+    }
     respond(req, reply, started);
 }
 
-/// Streams a warm job's events on the raw connection (see
-/// [`admin::stream_events`]) and logs the request when the stream ends.
-fn stream_events(job: &crate::warm::WarmJob, req: Request, started: Instant) {
+/// Sends a [`Body::Events`] reply on the raw connection, chunked, every
+/// event flushed at once (tiny_http buffers chunked bodies in 8 KiB chunks
+/// and never flushes), and logs the request when the stream ends.
+fn stream_events(req: tiny_http::Request, reply: Reply, started: Instant) {
     let path = log_path(req.url());
     let peer = req
         .remote_addr()
         .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
-    let last_event_id = router::header(&req, "Last-Event-ID").and_then(|v| v.trim().parse().ok());
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        admin::stream_events(job, last_event_id, req.into_writer())
+    let Reply {
+        status,
+        headers,
+        body: Body::Events(writer),
+    } = reply
+    else {
+        return;
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| -> io::Result<u64> {
+        let mut out = req.into_writer();
+        let mut head = format!(
+            "HTTP/1.1 {status} OK\r\nServer: tapedeck/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        for (name, value) in &headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+        out.write_all(head.as_bytes())?;
+        out.flush()?;
+        let mut body = chunked_transfer::Encoder::with_flush_after_write(out);
+        let sent = (writer.0)(&mut body);
+        drop(body);
+        sent
     }));
     let ms = started.elapsed().as_millis();
     match result {
@@ -467,7 +433,7 @@ fn stream_events(job: &crate::warm::WarmJob, req: Request, started: Instant) {
 }
 
 /// Sends `reply` and logs the request.
-fn respond(req: Request, reply: Reply, started: Instant) {
+fn respond(req: tiny_http::Request, reply: Reply, started: Instant) {
     let method = req.method().clone();
     let path = log_path(req.url());
     let peer = req
@@ -476,7 +442,7 @@ fn respond(req: Request, reply: Reply, started: Instant) {
     let status = reply.status;
     let (response, sent) = to_response(reply);
     let result = req.respond(response);
-    let bytes = if method == Method::Head {
+    let bytes = if method == tiny_http::Method::Head {
         0
     } else {
         sent.load(Ordering::Relaxed)
@@ -492,29 +458,10 @@ fn respond(req: Request, reply: Reply, started: Instant) {
 /// `what` describes the request for the log line.
 pub fn catch_panics(handler: impl FnOnce() -> Reply, what: impl FnOnce() -> String) -> Reply {
     catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
+        let message = crate::panic_message(&*panic);
         error!("handler panicked on {}: {message}", what());
         Reply::error(500, "internal error")
     })
-}
-
-/// The request path as a log should show it: percent-decoded, with control
-/// characters escaped so a client cannot forge log lines.
-fn log_path(url: &str) -> String {
-    let decoded = percent_decode_str(url).decode_utf8_lossy();
-    let mut out: String = decoded
-        .chars()
-        .take(512)
-        .flat_map(char::escape_debug)
-        .collect();
-    if decoded.chars().count() > 512 {
-        out.push('…');
-    }
-    out
 }
 
 /// Converts a [`Reply`] for tiny_http, with a counter of body bytes sent.
@@ -587,14 +534,5 @@ mod tests {
         assert_eq!(reply.status, 500);
         let ok = catch_panics(|| Reply::error(404, "not found"), || "GET /y".into());
         assert_eq!(ok.status, 404);
-    }
-
-    #[test]
-    fn log_path_decodes_and_escapes_control_characters() {
-        assert_eq!(log_path("/play/a%20%C3%A9.flac"), "/play/a é.flac");
-        assert_eq!(
-            log_path("/play/x%0d%0aFAKE%20LINE"),
-            "/play/x\\r\\nFAKE LINE"
-        );
     }
 }

@@ -1,13 +1,16 @@
-//! What a handler returns: status, headers and a body, before tiny_http sees it.
+//! What a handler returns: status, headers and a body, before the
+//! connection layer sees it.
 //!
-//! Handlers build a [`Reply`] rather than a `tiny_http::Response` so tests can
-//! inspect it directly, and so the server can wrap the body (byte counting for
-//! the request log) and pin the transfer framing in one place.
+//! Handlers build a [`Reply`] rather than writing to a socket so tests can
+//! inspect it directly, and so the server can wrap the body (byte counting
+//! for the request log) and pin the transfer framing in one place.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use serde_json::json;
+use serde::Serialize;
+
+use crate::reports::ErrorBody;
 
 /// A response a handler wants sent.
 #[derive(Debug)]
@@ -33,6 +36,22 @@ pub enum Body {
     /// A body produced while it is sent (a transcode in progress): exactly
     /// `len` bytes when known, else chunked.
     Stream { reader: Stream, len: Option<u64> },
+    /// A body of unknown length written by a function, every write sent to
+    /// the client at once (Server-Sent Events). It returns the bytes it
+    /// wrote; a write error means the client left.
+    Events(EventWriter),
+}
+
+/// Writes an event stream to the client; returns the bytes written.
+pub type WriteEvents = dyn FnOnce(&mut dyn Write) -> io::Result<u64> + Send;
+
+/// The function behind [`Body::Events`].
+pub struct EventWriter(pub Box<WriteEvents>);
+
+impl std::fmt::Debug for EventWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventWriter")
+    }
 }
 
 /// A streaming body's reader.
@@ -52,12 +71,13 @@ impl Body {
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } | Body::LengthOnly { len } => *len,
             Body::Stream { len, .. } => len.unwrap_or(0),
+            Body::Events(_) => 0,
         }
     }
 
-    /// False for a stream of unknown length (sent chunked).
+    /// False for a body of unknown length (sent chunked).
     pub fn has_length(&self) -> bool {
-        !matches!(self, Body::Stream { len: None, .. })
+        !matches!(self, Body::Stream { len: None, .. } | Body::Events(_))
     }
 
     /// True when [`Body::len`] is zero.
@@ -65,12 +85,13 @@ impl Body {
         self.len() == 0
     }
 
-    /// A reader over exactly the announced bytes.
+    /// A reader over exactly the announced bytes ([`Body::Events`] has
+    /// none: it writes).
     ///
     /// Errors: the seek to `start` failing for a file body.
     pub fn into_reader(self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
-            Body::Empty | Body::LengthOnly { .. } => Box::new(io::empty()),
+            Body::Empty | Body::LengthOnly { .. } | Body::Events(_) => Box::new(io::empty()),
             Body::Bytes(b) => Box::new(io::Cursor::new(b)),
             Body::File {
                 mut file,
@@ -109,9 +130,13 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A `200` JSON reply with `value` as its body.
-    pub fn json(status: u16, value: &serde_json::Value) -> Reply {
-        Reply::new(status, Body::Bytes(value.to_string().into_bytes()))
+    /// A JSON reply with `value` as its body, not to be cached.
+    pub fn json(status: u16, value: &impl Serialize) -> Reply {
+        let body = serde_json::to_vec(value).unwrap_or_else(|e| {
+            log::error!("serializing a reply: {e}");
+            b"{}".to_vec()
+        });
+        Reply::new(status, Body::Bytes(body))
             .header("Content-Type", "application/json")
             .header("Cache-Control", "no-store")
     }
@@ -120,7 +145,10 @@ impl Reply {
     pub fn error(status: u16, message: impl Into<String>) -> Reply {
         Reply::json(
             status,
-            &json!({ "error": message.into(), "status": status }),
+            &ErrorBody {
+                error: message.into(),
+                status,
+            },
         )
     }
 }
@@ -138,7 +166,7 @@ mod tests {
             panic!("error bodies are in memory")
         };
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v, json!({"error": "not found", "status": 404}));
+        assert_eq!(v, serde_json::json!({"error": "not found", "status": 404}));
     }
 
     #[test]

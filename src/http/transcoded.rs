@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use log::{debug, info, warn};
 
-use super::App;
+use super::Context;
 use super::files;
 use super::range::{self, RangeOutcome};
 use super::reply::{Body, Reply, Stream};
-use crate::keys;
 use crate::library::LibraryFile;
+use crate::policy;
 use crate::quality::Quality;
-use crate::workers::{JobSpec, Outcome, Priority, Refused, Started};
+use crate::workers::{Availability, JobSpec, Outcome, Priority, Refused};
 
 /// How long a request waits for its job to leave the queue.
 const QUEUE_WAIT: Duration = Duration::from_secs(60);
@@ -27,17 +27,18 @@ const STALL: Duration = Duration::from_secs(60);
 
 /// Serves `file` transcoded to `quality`, or `None` for the original.
 pub fn serve<'a>(
-    app: &App,
+    ctx: &Context,
     header: impl Fn(&str) -> Option<&'a str> + Copy,
     file: &LibraryFile,
     quality: Quality,
 ) -> Option<Reply> {
+    let app = &ctx.app;
     let workers = app.workers.as_ref()?;
     let bitrate_kbps = app.config.transcode.bitrate_kbps.for_quality(quality)?;
-    if !keys::transcodable(&file.relative) {
+    if !policy::transcodable(&file.relative) {
         return None;
     }
-    let (key, opts) = keys::cache_key(
+    let (key, opts) = policy::cache_key(
         &app.config,
         &file.relative,
         &file.metadata,
@@ -50,23 +51,32 @@ pub fn serve<'a>(
         && let Some(entry) = cache.lookup(&key)
     {
         info!("cache hit {} {quality}", file.relative);
-        app.prefetch.note_hit(&key);
+        if let Some(p) = &app.prefetcher {
+            p.note_hit(&key);
+        }
         return Some(serve_entry(header, entry, &disposition));
     }
     // An entry exists only for files worth transcoding, so the MP3 probe
     // is needed on a miss alone.
-    if !keys::mp3_worth_reencoding(file, bitrate_kbps) {
-        debug!(
-            "{}: {quality} would not be smaller; serving the original",
-            file.relative
-        );
-        return None;
+    match policy::mp3_worth_reencoding(file, bitrate_kbps) {
+        Ok(true) => {}
+        Ok(false) => {
+            debug!(
+                "{}: {quality} would not be smaller; serving the original",
+                file.relative
+            );
+            return None;
+        }
+        Err(e) => {
+            info!("{e}; serving the original");
+            return None;
+        }
     }
     info!("cache miss {} {quality}", file.relative);
     let spec = JobSpec {
         key,
         input: file.path.clone(),
-        relative: file.relative.clone(),
+        relative: file.relative.to_string(),
         opts,
         cache: app.config.cache.enabled,
         protect: None,
@@ -97,7 +107,7 @@ pub fn serve<'a>(
             return None;
         }
     };
-    let (len, start, end) = match job.wait_started(QUEUE_WAIT) {
+    let (len, start, end) = match job.wait_available(QUEUE_WAIT) {
         None => {
             warn!(
                 "{}: still queued after {} s; serving the original",
@@ -106,12 +116,12 @@ pub fn serve<'a>(
             );
             return None;
         }
-        Some(Started::Ended(Outcome::Cached(path))) => {
+        Some(Availability::Finished(Outcome::Cached(path))) => {
             let entry = File::open(path).ok()?;
             return Some(serve_entry(header, entry, &disposition));
         }
-        Some(Started::Ended(_)) => return None,
-        Some(Started::Streaming {
+        Some(Availability::Finished(_)) => return None,
+        Some(Availability::Streaming {
             predicted_bytes: None,
         }) => {
             // Length unknown: chunked, and no seeking until it is cached.
@@ -121,7 +131,7 @@ pub fn serve<'a>(
             };
             return Some(headers(Reply::new(200, body), &disposition));
         }
-        Some(Started::Streaming {
+        Some(Availability::Streaming {
             predicted_bytes: Some(len),
         }) => match header("Range").map(|v| range::evaluate(v, len)) {
             None | Some(RangeOutcome::Full) => (len, 0, len),

@@ -38,8 +38,9 @@ use symphonia::core::meta::MetadataOptions;
 pub struct Options {
     /// CBR bitrate in kbit/s (an MP3 bitrate LAME supports).
     pub bitrate_kbps: u32,
-    /// LAME algorithm quality, 0 (best, slowest) to 9 (fastest).
-    pub encoder_quality: u8,
+    /// LAME's algorithm selection (`lame_set_quality`), 0 (best, slowest)
+    /// to 9 (fastest). Not the bitrate, which sets the sound quality.
+    pub lame_algorithm: u8,
     /// Cover art larger than this many bytes is left out of the tag.
     pub max_art_bytes: u64,
 }
@@ -136,7 +137,9 @@ fn bitrate(kbps: u32) -> Option<Bitrate> {
     })
 }
 
-fn quality(q: u8) -> mp3lame_encoder::Quality {
+/// LAME's algorithm selection for `lame_set_quality` (the crate calls
+/// it `Quality`; here that word means the level only).
+fn lame_algorithm(q: u8) -> mp3lame_encoder::Quality {
     use mp3lame_encoder::Quality as Q;
     match q {
         0 => Q::Best,
@@ -207,9 +210,14 @@ pub struct Probed {
 /// `relative` names the file in errors.
 ///
 /// Errors: [`TranscodeError::Io`] if it cannot be read,
-/// [`TranscodeError::Corrupt`] if it is empty or has no audio track,
-/// [`TranscodeError::Unsupported`] for a container symphonia lacks.
+/// [`TranscodeError::Corrupt`] if it is empty, has no audio track or makes
+/// the prober panic (contained here), [`TranscodeError::Unsupported`] for a
+/// container symphonia lacks.
 pub fn probe(input: &Path, relative: &str) -> Result<Probed, TranscodeError> {
+    contain(relative, || probe_uncontained(input, relative))
+}
+
+fn probe_uncontained(input: &Path, relative: &str) -> Result<Probed, TranscodeError> {
     let path = relative.to_owned();
     let corrupt = |what: &str| TranscodeError::Corrupt {
         path: path.clone(),
@@ -252,14 +260,20 @@ pub fn probe(input: &Path, relative: &str) -> Result<Probed, TranscodeError> {
 /// audio track.
 ///
 /// Errors: as for [`probe`], and [`TranscodeError::Unsupported`] for a
-/// codec symphonia lacks.
+/// codec symphonia lacks. A panic while probing or preparing the decoder is
+/// contained and reported as [`TranscodeError::Corrupt`]; decoding the
+/// packets is the caller's to contain (see [`contain`]).
 pub fn open(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
+    contain(relative, || open_uncontained(input, relative))
+}
+
+fn open_uncontained(input: &Path, relative: &str) -> Result<Decoding, TranscodeError> {
     let Probed {
         format,
         track_id,
         total_frames,
         params,
-    } = probe(input, relative)?;
+    } = probe_uncontained(input, relative)?;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| symphonia_error(relative, e))?;
@@ -355,7 +369,7 @@ pub struct Prepared {
 /// known for most sources. Errors as for [`transcode`].
 pub fn prepare(input: &Path, relative: &str, opts: &Options) -> Result<Prepared, TranscodeError> {
     contain(relative, || {
-        let mut decoding = open(input, relative)?;
+        let mut decoding = open_uncontained(input, relative)?;
         let (id3, cover) = id3_tag(
             &mut *decoding.format,
             decoding.track_id,
@@ -835,7 +849,8 @@ fn build_encoder(
         Mode::JointStereo
     })
     .map_err(e)?;
-    b.set_quality(quality(opts.encoder_quality)).map_err(e)?;
+    b.set_quality(lame_algorithm(opts.lame_algorithm))
+        .map_err(e)?;
     b.set_to_write_vbr_tag(true).map_err(e)?;
     b.build().map_err(e)
 }

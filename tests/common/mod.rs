@@ -9,8 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tapedeck::app::{App, Mode};
 use tapedeck::config::{Config, Overrides};
-use tapedeck::http::{App, Server};
+use tapedeck::http::Server;
 
 /// A running server whose music root is `<outer>/music`; `<outer>` also
 /// holds files that must never be served.
@@ -32,10 +33,12 @@ impl TestServer {
             music: Some(root),
             cache: Some(outer.path().join("cache")),
             listen: Some("127.0.0.1:0".into()),
+            music_unused: false,
         };
         let config = Config::from_toml(config_toml, Path::new("test.toml"), &overrides)
             .expect("test config is valid");
-        let server = Server::start(App::new(config).expect("app")).expect("server starts");
+        let server =
+            Server::start(App::new(config, Mode::Serve).expect("app")).expect("server starts");
         TestServer {
             addr: server.addr(),
             outer,

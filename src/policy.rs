@@ -1,7 +1,8 @@
-//! Which cache entry a library file has at a quality level: whether it is
-//! transcoded at all, and the [`Key`] and encoder [`Options`] of the entry.
-//! Shared by `/play`, listings, prefetch and warming, so all of them agree
-//! on what "cached" means.
+//! The transcode policy: whether a library file is transcoded at a quality
+//! level at all (some files are better sent as they are), and if so the
+//! cache [`Key`] and encoder [`Options`] of its entry. Shared by `/play`,
+//! listings, prefetch and warming, so all of them agree on what "cached"
+//! means.
 
 use std::fs::Metadata;
 
@@ -31,7 +32,7 @@ pub fn cache_key(
 ) -> (Key, Options) {
     let opts = Options {
         bitrate_kbps,
-        encoder_quality: config.transcode.encoder_quality,
+        lame_algorithm: config.transcode.lame_algorithm,
         max_art_bytes: config.transcode.max_art_bytes,
     };
     let key = Key::new(&KeyParts {
@@ -40,7 +41,7 @@ pub fn cache_key(
         source_mtime_ns: mtime_ns(meta),
         quality,
         bitrate_kbps,
-        encoder_quality: opts.encoder_quality,
+        lame_algorithm: opts.lame_algorithm,
         max_art_bytes: opts.max_art_bytes,
     });
     (key, opts)
@@ -49,18 +50,27 @@ pub fn cache_key(
 /// The cache key and options for transcoding `file` to `quality`, or
 /// `None` when it would be served as it is (the original level, a file the
 /// transcoder is not tried on, an MP3 not well above the level).
-pub fn job_key(config: &Config, file: &LibraryFile, quality: Quality) -> Option<(Key, Options)> {
-    let kbps = config.transcode.bitrate_kbps.for_quality(quality)?;
-    if !transcodable(&file.relative) || !mp3_worth_reencoding(file, kbps) {
-        return None;
+///
+/// Errors: an `.mp3` whose bitrate cannot be read (see
+/// [`mp3_worth_reencoding`]).
+pub fn job_key(
+    config: &Config,
+    file: &LibraryFile,
+    quality: Quality,
+) -> Result<Option<(Key, Options)>, crate::transcode::TranscodeError> {
+    let Some(kbps) = config.transcode.bitrate_kbps.for_quality(quality) else {
+        return Ok(None);
+    };
+    if !transcodable(&file.relative) || !mp3_worth_reencoding(file, kbps)? {
+        return Ok(None);
     }
-    Some(cache_key(
+    Ok(Some(cache_key(
         config,
         &file.relative,
         &file.metadata,
         quality,
         kbps,
-    ))
+    )))
 }
 
 /// Whether `relative` (whose metadata is `meta`) has an entry in `cache`
@@ -93,21 +103,26 @@ pub fn transcodable(relative: &str) -> bool {
 }
 
 /// False for an MP3 whose average bitrate is not well above
-/// `bitrate_kbps` (re-encoding it gains nothing); true for anything else.
-pub fn mp3_worth_reencoding(file: &LibraryFile, bitrate_kbps: u32) -> bool {
+/// `bitrate_kbps` (re-encoding it gains nothing) or whose length is not
+/// known; true for anything else.
+///
+/// Errors: an `.mp3` the prober cannot read (a panic in it included), as
+/// [`crate::transcode::probe`] reports it.
+pub fn mp3_worth_reencoding(
+    file: &LibraryFile,
+    bitrate_kbps: u32,
+) -> Result<bool, crate::transcode::TranscodeError> {
     if extension(&file.relative) != "mp3" {
-        return true;
+        return Ok(true);
     }
-    let Ok(d) = crate::transcode::open(&file.path, &file.relative) else {
-        return false;
-    };
-    let (Some(frames), Some(rate)) = (d.total_frames, d.params.sample_rate) else {
-        return false;
+    let probed = crate::transcode::probe(&file.path, &file.relative)?;
+    let (Some(frames), Some(rate)) = (probed.total_frames, probed.params.sample_rate) else {
+        return Ok(false);
     };
     if frames == 0 || rate == 0 {
-        return false;
+        return Ok(false);
     }
     let seconds = frames as f64 / f64::from(rate);
     let kbps = file.metadata.len() as f64 * 8.0 / seconds / 1000.0;
-    kbps >= f64::from(bitrate_kbps) * MP3_REENCODE_RATIO
+    Ok(kbps >= f64::from(bitrate_kbps) * MP3_REENCODE_RATIO)
 }

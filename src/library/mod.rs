@@ -1,18 +1,21 @@
 //! The music root as a safe file tree.
 //!
-//! Every path a client sends goes through [`Library::resolve`] before anything
-//! is opened: it is percent-decoded once as UTF-8, checked segment by segment
-//! (no `..`, no dotfiles, no backslashes, no NUL), joined onto the canonical
-//! root, canonicalized and checked again to lie inside the root. A client
-//! cannot tell a rejected path from a missing one, and never learns where the
-//! root is on disk.
+//! Every path that names something in the library arrives as a
+//! [`RelPath`] (checked segment by segment where it entered the program)
+//! and goes through [`Library::resolve`] or [`Library::resolve_dir`] before
+//! anything is opened: it is joined onto the canonical root, canonicalized
+//! and checked again to lie inside the root (a symlink may lead elsewhere).
+//! A client cannot tell a rejected path from a missing one, and never learns
+//! where the root is on disk.
+
+mod relpath;
 
 use std::fmt;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use percent_encoding::percent_decode_str;
+pub use relpath::{PathRejected, RelPath};
 
 /// The music root and the rules for reaching files below it.
 #[derive(Debug, Clone)]
@@ -24,22 +27,21 @@ pub struct Library {
 /// A regular file inside the library, opened.
 #[derive(Debug)]
 pub struct LibraryFile {
-    /// Path relative to the root, `/`-separated, as the client named it
-    /// (for logs and cache keys).
-    pub relative: String,
+    /// Path relative to the root (for logs, cache keys and answers).
+    pub relative: RelPath,
     /// Absolute canonical path on disk. Never sent to a client.
     pub path: PathBuf,
     pub file: File,
     pub metadata: Metadata,
 }
 
-/// Why a path did not resolve to a servable file.
+/// Why a path did not resolve to a servable file or folder.
 #[derive(Debug)]
 pub enum ResolveError {
     /// The path breaks a rule (traversal, dotfile, bad encoding, a symlink
     /// out of the root...). The reason is for the log only.
     Rejected(&'static str),
-    /// Nothing servable is there (no such file, or a directory).
+    /// Nothing servable is there (no such file, or the wrong kind).
     NotFound,
     /// The file is there but could not be opened or examined.
     Io { relative: String, err: io::Error },
@@ -57,6 +59,12 @@ impl fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
+impl From<PathRejected> for ResolveError {
+    fn from(e: PathRejected) -> ResolveError {
+        ResolveError::Rejected(e.0)
+    }
+}
+
 impl Library {
     /// A library rooted at `root`, which is canonicalized here.
     ///
@@ -73,69 +81,52 @@ impl Library {
         &self.root
     }
 
-    /// Turns a still-percent-encoded URL path (the part after the route
-    /// prefix, e.g. `Artist/Album/01%20Song.flac`) into an opened regular
-    /// file inside the root.
+    /// Opens the regular file at `relative`.
     ///
-    /// Errors: [`ResolveError::Rejected`] for any path that breaks a rule,
-    /// [`ResolveError::NotFound`] for a missing file or a directory,
-    /// [`ResolveError::Io`] when the file exists but cannot be opened.
-    pub fn resolve(&self, url_path: &str) -> Result<LibraryFile, ResolveError> {
-        self.resolve_relative(&decode_relative(url_path)?)
-    }
-
-    /// Like [`Library::resolve`] for a path that is already decoded
-    /// (`Artist/Album/01 Song.flac`), under the same segment rules.
-    ///
-    /// Errors: as for [`Library::resolve`].
-    pub fn resolve_relative(&self, relative: &str) -> Result<LibraryFile, ResolveError> {
-        let relative = check_relative(relative.to_owned())?;
-        let canonical = self.locate(&relative)?;
-        let file = File::open(&canonical).map_err(|e| not_found_or_io(&relative, e))?;
+    /// Errors: [`ResolveError::Rejected`] for a symlink that is off or leads
+    /// out of the root or into a hidden name, [`ResolveError::NotFound`]
+    /// for a missing file or a directory, [`ResolveError::Io`] when the
+    /// file exists but cannot be opened.
+    pub fn resolve(&self, relative: &RelPath) -> Result<LibraryFile, ResolveError> {
+        if relative.is_root() {
+            return Err(ResolveError::NotFound);
+        }
+        let canonical = self.locate(relative)?;
+        let file = File::open(&canonical).map_err(|e| not_found_or_io(relative, e))?;
         let metadata = file.metadata().map_err(|err| ResolveError::Io {
-            relative: relative.clone(),
+            relative: relative.to_string(),
             err,
         })?;
         if !metadata.is_file() {
             return Err(ResolveError::NotFound);
         }
         Ok(LibraryFile {
-            relative,
+            relative: relative.clone(),
             path: canonical,
             file,
             metadata,
         })
     }
 
-    /// Like [`Library::resolve`] for a directory: `""` is the root.
+    /// Like [`Library::resolve`] for a directory; the root is one.
     ///
     /// Errors: as for [`Library::resolve`]; a file gives
     /// [`ResolveError::NotFound`].
-    pub fn resolve_dir(&self, url_path: &str) -> Result<LibraryDir, ResolveError> {
-        self.resolve_dir_relative(&percent_decode_utf8(url_path)?)
-    }
-
-    /// Like [`Library::resolve_dir`] for a path that is already decoded;
-    /// `""` is the root.
-    ///
-    /// Errors: as for [`Library::resolve_dir`].
-    pub fn resolve_dir_relative(&self, relative: &str) -> Result<LibraryDir, ResolveError> {
-        let relative = relative.trim_end_matches('/');
-        if relative.is_empty() {
+    pub fn resolve_dir(&self, relative: &RelPath) -> Result<LibraryDir, ResolveError> {
+        if relative.is_root() {
             return Ok(LibraryDir {
-                relative: String::new(),
+                relative: RelPath::root(),
                 path: self.root.clone(),
             });
         }
-        let relative = check_relative(relative.to_owned())?;
-        let canonical = self.locate(&relative)?;
+        let canonical = self.locate(relative)?;
         match std::fs::metadata(&canonical) {
             Ok(m) if m.is_dir() => Ok(LibraryDir {
-                relative,
+                relative: relative.clone(),
                 path: canonical,
             }),
             Ok(_) => Err(ResolveError::NotFound),
-            Err(e) => Err(not_found_or_io(&relative, e)),
+            Err(e) => Err(not_found_or_io(relative, e)),
         }
     }
 
@@ -145,23 +136,18 @@ impl Library {
     /// into a hidden directory. Unsorted.
     ///
     /// Errors: reading the directory itself fails.
-    pub fn entries(&self, dir: &LibraryDir) -> io::Result<Vec<DirEntry>> {
+    pub fn entries(&self, dir: &LibraryDir) -> io::Result<Vec<LibraryEntry>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&dir.path)? {
             let Ok(entry) = entry else { continue };
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if name.starts_with('.') || name.contains('\\') || name.chars().any(char::is_control) {
-                continue;
-            }
-            let Ok(file_type) = entry.file_type() else {
+            let Ok(relative) = dir.relative.join(&name) else {
                 continue;
             };
-            let relative = if dir.relative.is_empty() {
-                name.clone()
-            } else {
-                format!("{}/{name}", dir.relative)
+            let Ok(file_type) = entry.file_type() else {
+                continue;
             };
             let path = if file_type.is_symlink() {
                 if !self.follow_symlinks {
@@ -184,7 +170,7 @@ impl Library {
             if !(metadata.is_dir() || metadata.is_file()) {
                 continue;
             }
-            out.push(DirEntry {
+            out.push(LibraryEntry {
                 name,
                 relative,
                 path,
@@ -194,12 +180,12 @@ impl Library {
         Ok(out)
     }
 
-    /// The canonical path of `relative` (already decoded and checked by
-    /// [`decode_relative`]), refusing symlinks when they are off and
-    /// anything that resolves outside the root or into a hidden name.
-    fn locate(&self, relative: &str) -> Result<PathBuf, ResolveError> {
+    /// The canonical path of `relative`, refusing symlinks when they are
+    /// off and anything that resolves outside the root or into a hidden
+    /// name.
+    fn locate(&self, relative: &RelPath) -> Result<PathBuf, ResolveError> {
         let mut candidate = self.root.clone();
-        for segment in relative.split('/') {
+        for segment in relative.segments() {
             candidate.push(segment);
             if !self.follow_symlinks {
                 match std::fs::symlink_metadata(&candidate) {
@@ -234,19 +220,19 @@ impl Library {
 /// A directory inside the library.
 #[derive(Debug, Clone)]
 pub struct LibraryDir {
-    /// Path relative to the root, `/`-separated; `""` for the root.
-    pub relative: String,
+    /// Path relative to the root; the root itself for the root.
+    pub relative: RelPath,
     /// Absolute canonical path on disk. Never sent to a client.
     pub path: PathBuf,
 }
 
 /// One visible entry of a library directory (see [`Library::entries`]).
 #[derive(Debug)]
-pub struct DirEntry {
+pub struct LibraryEntry {
     /// The file name.
     pub name: String,
-    /// Path relative to the root, `/`-separated.
-    pub relative: String,
+    /// Path relative to the root.
+    pub relative: RelPath,
     /// Absolute path on disk (canonical for a followed symlink).
     pub path: PathBuf,
     /// The metadata of what the entry leads to (a file or a directory).
@@ -276,111 +262,12 @@ fn not_found_or_io(relative: &str, err: io::Error) -> ResolveError {
     }
 }
 
-/// Percent-decodes `url_path` once as UTF-8 and checks every segment.
-/// Returns the relative path, `/`-separated.
-///
-/// Rules: the result must be valid UTF-8 (which also refuses overlong
-/// encodings such as `%c0%ae`), non-empty, not absolute, and every segment
-/// must be non-empty, must not start with `.` (refusing `.`, `..` and
-/// dotfiles), and must not contain a backslash, NUL or other control
-/// character. Decoding happens exactly once, so `%252e%252e` stays the
-/// literal name `%2e%2e`.
-pub fn decode_relative(url_path: &str) -> Result<String, ResolveError> {
-    check_relative(percent_decode_utf8(url_path)?)
-}
-
-/// Percent-decodes `url_path`, without the segment rules.
-fn percent_decode_utf8(url_path: &str) -> Result<String, ResolveError> {
-    let bytes: Vec<u8> = percent_decode_str(url_path).collect();
-    String::from_utf8(bytes).map_err(|_| ResolveError::Rejected("not valid UTF-8"))
-}
-
-/// The segment rules of [`decode_relative`], on a decoded path.
-fn check_relative(decoded: String) -> Result<String, ResolveError> {
-    if decoded.is_empty() {
-        return Err(ResolveError::Rejected("empty path"));
-    }
-    if decoded.starts_with('/') {
-        return Err(ResolveError::Rejected("absolute path"));
-    }
-    for segment in decoded.split('/') {
-        if segment.is_empty() {
-            return Err(ResolveError::Rejected("empty path segment"));
-        }
-        if segment.starts_with('.') {
-            return Err(ResolveError::Rejected("dot segment or hidden file"));
-        }
-        if segment.contains('\\') {
-            return Err(ResolveError::Rejected("backslash"));
-        }
-        if segment.chars().any(char::is_control) {
-            return Err(ResolveError::Rejected("NUL or control character"));
-        }
-    }
-    Ok(decoded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn decode_accepts_plain_and_non_ascii_names() {
-        for (raw, want) in [
-            ("a.flac", "a.flac"),
-            ("Artist/Album/01%20Song.flac", "Artist/Album/01 Song.flac"),
-            (
-                "Caf%C3%A9/%E6%97%A5%E6%9C%AC%E8%AA%9E.flac",
-                "Café/日本語.flac",
-            ),
-            ("%F0%9F%8E%B5.mp3", "🎵.mp3"),
-            ("100%25%20pure.flac", "100% pure.flac"),
-            ("a+b.flac", "a+b.flac"),
-            ("x..y.flac", "x..y.flac"),
-        ] {
-            assert_eq!(decode_relative(raw).unwrap(), want, "{raw}");
-        }
-    }
-
-    #[test]
-    fn decode_refuses_every_trick() {
-        for raw in [
-            "..",
-            "../x",
-            "a/../b",
-            "%2e%2e/x",
-            "%2E%2E/x",
-            "..%2fx",
-            "a%2f..%2fx",
-            ".%2e/x",
-            "./x",
-            "/etc/passwd",
-            "%2fetc%2fpasswd",
-            "a//b",
-            "a/",
-            "",
-            "..%5cx",
-            "a\\b",
-            "%00",
-            "a%00.flac",
-            "%c0%ae%c0%ae/x",
-            "%e0%80%ae%e0%80%ae/x",
-            "%c0%af",
-            ".hidden.flac",
-            "a/.git/config",
-            "%ff.flac",
-            "a%0ab.flac",
-        ] {
-            assert!(
-                matches!(decode_relative(raw), Err(ResolveError::Rejected(_))),
-                "{raw:?} must be rejected"
-            );
-        }
-    }
-
-    #[test]
-    fn double_encoding_is_decoded_once_only() {
-        assert_eq!(decode_relative("%252e%252e/x").unwrap(), "%2e%2e/x");
+    fn rel(p: &str) -> RelPath {
+        RelPath::new(p).unwrap()
     }
 
     #[test]
@@ -389,16 +276,34 @@ mod tests {
         std::fs::create_dir(dir.path().join("Album")).unwrap();
         std::fs::write(dir.path().join("Album/01 é.flac"), b"fLaC").unwrap();
         let lib = Library::new(dir.path(), true).unwrap();
-        let f = lib.resolve("Album/01%20%C3%A9.flac").unwrap();
+        let f = lib.resolve(&rel("Album/01 é.flac")).unwrap();
         assert_eq!(f.relative, "Album/01 é.flac");
         assert_eq!(f.metadata.len(), 4);
-        assert!(matches!(lib.resolve("Album"), Err(ResolveError::NotFound)));
         assert!(matches!(
-            lib.resolve("Album/nope.flac"),
+            lib.resolve(&rel("Album")),
             Err(ResolveError::NotFound)
         ));
         assert!(matches!(
-            lib.resolve("Album/01%20%C3%A9.flac/x"),
+            lib.resolve(&RelPath::root()),
+            Err(ResolveError::NotFound)
+        ));
+        assert!(matches!(
+            lib.resolve(&rel("Album/nope.flac")),
+            Err(ResolveError::NotFound)
+        ));
+        assert!(matches!(
+            lib.resolve(&rel("Album/01 é.flac/x")),
+            Err(ResolveError::NotFound)
+        ));
+        assert_eq!(lib.resolve_dir(&rel("Album")).unwrap().relative, "Album");
+        assert!(
+            lib.resolve_dir(&RelPath::root())
+                .unwrap()
+                .relative
+                .is_root()
+        );
+        assert!(matches!(
+            lib.resolve_dir(&rel("Album/01 é.flac")),
             Err(ResolveError::NotFound)
         ));
     }
@@ -422,27 +327,27 @@ mod tests {
 
         let lib = Library::new(&root, true).unwrap();
         assert!(
-            lib.resolve("in.flac").is_ok(),
+            lib.resolve(&rel("in.flac")).is_ok(),
             "a link inside the root is followed"
         );
         assert!(matches!(
-            lib.resolve("out.txt"),
+            lib.resolve(&rel("out.txt")),
             Err(ResolveError::Rejected(_))
         ));
         assert!(matches!(
-            lib.resolve("outdir/secret.txt"),
+            lib.resolve(&rel("outdir/secret.txt")),
             Err(ResolveError::Rejected(_))
         ));
         assert!(matches!(
-            lib.resolve("peek/p.flac"),
+            lib.resolve(&rel("peek/p.flac")),
             Err(ResolveError::Rejected(_))
         ));
 
         let strict = Library::new(&root, false).unwrap();
         assert!(matches!(
-            strict.resolve("in.flac"),
+            strict.resolve(&rel("in.flac")),
             Err(ResolveError::Rejected(_))
         ));
-        assert!(strict.resolve("Album/a.flac").is_ok());
+        assert!(strict.resolve(&rel("Album/a.flac")).is_ok());
     }
 }
