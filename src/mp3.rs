@@ -24,14 +24,34 @@ pub struct Mp3Summary {
     pub stream_bytes: u64,
 }
 
-/// One decoded frame header.
+/// A Layer III frame header (ISO/IEC 11172-3 §2.4.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Header {
-    mpeg1: bool,
-    sample_rate_hz: u32,
-    mono: bool,
+pub struct FrameHeader {
+    /// MPEG-1 (else MPEG-2 or 2.5, the low sampling frequencies).
+    pub mpeg1: bool,
+    pub bitrate_kbps: u32,
+    pub sample_rate_hz: u32,
+    /// The mode bits: 0 stereo, 1 joint stereo, 2 dual channel, 3 mono.
+    pub mode: u8,
     /// Whole frame length in bytes, header included.
-    len: u64,
+    pub len: u64,
+}
+
+impl FrameHeader {
+    /// True for a single-channel frame.
+    pub fn is_mono(&self) -> bool {
+        self.mode == 3
+    }
+
+    /// Bytes of side information after the header (and its CRC, if any):
+    /// where a Xing/Info tag starts in the first frame.
+    pub fn side_info_bytes(&self) -> usize {
+        match (self.mpeg1, self.is_mono()) {
+            (true, false) => 32,
+            (true, true) | (false, false) => 17,
+            (false, true) => 9,
+        }
+    }
 }
 
 const BITRATES_MPEG1_KBPS: [u32; 15] = [
@@ -42,7 +62,7 @@ const BITRATES_MPEG2_KBPS: [u32; 15] =
 
 /// Parses a Layer III frame header; `None` if `h` is not one (lost sync,
 /// reserved or free-format values).
-fn header(h: [u8; 4]) -> Option<Header> {
+pub fn parse_header(h: [u8; 4]) -> Option<FrameHeader> {
     if h[0] != 0xFF || h[1] & 0xE0 != 0xE0 {
         return None;
     }
@@ -72,11 +92,78 @@ fn header(h: [u8; 4]) -> Option<Header> {
     };
     let padding = u64::from((h[2] >> 1) & 1);
     let coefficient = if mpeg1 { 144_000 } else { 72_000 };
-    Some(Header {
+    Some(FrameHeader {
         mpeg1,
+        bitrate_kbps: kbps,
         sample_rate_hz,
-        mono: h[3] >> 6 == 3,
+        mode: h[3] >> 6,
         len: coefficient * u64::from(kbps) / u64::from(sample_rate_hz) + padding,
+    })
+}
+
+/// Bytes of the ID3v2 tag at the start of `bytes` (ID3v2.4 §3.1: the
+/// 10-byte header, the syncsafe size, a footer when flagged); 0 without
+/// one.
+pub fn id3v2_len(bytes: &[u8]) -> u64 {
+    if bytes.len() < 10 || &bytes[..3] != b"ID3" {
+        return 0;
+    }
+    let size = bytes[6..10]
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7f));
+    let footer = if bytes[5] & 0x10 != 0 { 10 } else { 0 };
+    10 + size + footer
+}
+
+/// One frame found by [`frames`]: where it starts and its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Byte offset in the file.
+    pub offset: u64,
+    pub header: FrameHeader,
+}
+
+/// The frames of an in-memory MP3, after its ID3v2 tag, in order.
+///
+/// Yields `Err` (and then nothing) where sync is lost, a frame runs past
+/// the end, or stray bytes are left; an ID3v1 tag at the very end ends the
+/// walk quietly.
+pub fn frames(mp3: &[u8]) -> impl Iterator<Item = Result<Frame, String>> + '_ {
+    let mut pos = id3v2_len(mp3);
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        let len = mp3.len() as u64;
+        if failed || pos >= len {
+            return None;
+        }
+        let at = pos as usize;
+        if len - pos == 128 && mp3[at..].starts_with(b"TAG") {
+            return None;
+        }
+        failed = true;
+        if len - pos < 4 {
+            return Some(Err(format!(
+                "{} stray bytes at the end (byte {pos})",
+                len - pos
+            )));
+        }
+        let Some(header) = parse_header([mp3[at], mp3[at + 1], mp3[at + 2], mp3[at + 3]]) else {
+            return Some(Err(format!("lost frame sync at byte {pos}")));
+        };
+        if pos + header.len > len {
+            return Some(Err(format!(
+                "truncated: the frame at byte {pos} needs {} bytes; {} are left",
+                header.len,
+                len - pos
+            )));
+        }
+        failed = false;
+        let frame = Frame {
+            offset: pos,
+            header,
+        };
+        pos += header.len;
+        Some(Ok(frame))
     })
 }
 
@@ -122,7 +209,7 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
         return Err(format!("no MPEG frame after the ID3 tag (byte {pos})"));
     }
     r.read_exact(&mut h).map_err(io(pos))?;
-    let first = header(h).ok_or_else(|| format!("no MPEG frame header at byte {pos}"))?;
+    let first = parse_header(h).ok_or_else(|| format!("no MPEG frame header at byte {pos}"))?;
     if pos + first.len > len {
         return Err(format!(
             "the first frame at byte {pos} needs {} bytes; {} are left",
@@ -132,11 +219,7 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
     }
     let mut frame = vec![0u8; (first.len - 4) as usize];
     r.read_exact(&mut frame).map_err(io(pos + 4))?;
-    let side = match (first.mpeg1, first.mono) {
-        (true, false) => 32,
-        (true, true) | (false, false) => 17,
-        (false, true) => 9,
-    };
+    let side = first.side_info_bytes();
     let tag = frame.get(side..side + 4);
     if tag != Some(b"Info") && tag != Some(b"Xing") {
         return Err(format!("no Info tag in the first frame (byte {pos})"));
@@ -169,7 +252,7 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
         if &h[..3] == b"TAG" && len - pos == 128 {
             break;
         }
-        let f = header(h).ok_or_else(|| format!("lost frame sync at byte {pos}"))?;
+        let f = parse_header(h).ok_or_else(|| format!("lost frame sync at byte {pos}"))?;
         if f.sample_rate_hz != first.sample_rate_hz {
             return Err(format!(
                 "the frame at byte {pos} is at {} Hz, the stream at {} Hz",
@@ -213,6 +296,49 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
     })
 }
 
+/// MPEG-1 Layer III frame length in bytes at `kbps` and `rate_hz`, without
+/// the padding slot (ISO 11172-3 §2.4.3.1: 144 × bitrate / rate).
+fn frame_bytes(kbps: u32, rate_hz: u32) -> u64 {
+    144_000 * u64::from(kbps) / u64::from(rate_hz)
+}
+
+/// Exact size in bytes of the MPEG stream (Info frame included, ID3 tag
+/// not) LAME 3.100 writes in CBR at `kbps` when it is handed `pcm_frames`
+/// at `sample_rate_hz`; `None` unless the stream is MPEG-1 (32, 44.1 or
+/// 48 kHz) at a Layer III bitrate. Mirrors LAME: the flush padding of
+/// `lame_encode_flush` (576 samples of encoder delay, end padding of 576 to
+/// 1727 samples to fill the last frame) and the padding-slot sequence of
+/// `encoder.c` (Sieler and Sperschneider's method, no slot in the first
+/// frame). The Info frame has no padding slot.
+pub fn cbr_stream_bytes(pcm_frames: u64, sample_rate_hz: u32, kbps: u32) -> Option<u64> {
+    if ![32_000, 44_100, 48_000].contains(&sample_rate_hz)
+        || !BITRATES_MPEG1_KBPS[1..].contains(&kbps)
+    {
+        return None;
+    }
+    const SAMPLES: u64 = 1152;
+    const DELAY: u64 = 576;
+    let mut pad = SAMPLES - (pcm_frames + DELAY) % SAMPLES;
+    if pad < 576 {
+        pad += SAMPLES;
+    }
+    let frames = (pcm_frames + DELAY + pad) / SAMPLES;
+    let sr = u64::from(sample_rate_hz);
+    let frac = 144_000 * u64::from(kbps) % sr;
+    let base = frame_bytes(kbps, sample_rate_hz);
+    let mut slot_lag = frac as i64;
+    let mut bytes = base; // the Info frame
+    for _ in 0..frames {
+        bytes += base;
+        slot_lag -= frac as i64;
+        if slot_lag < 0 {
+            slot_lag += sr as i64;
+            bytes += 1;
+        }
+    }
+    Some(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +367,38 @@ mod tests {
 
     fn run(data: &[u8]) -> Result<Mp3Summary, String> {
         check(Cursor::new(data), data.len() as u64)
+    }
+
+    #[test]
+    fn frames_walks_every_frame_after_the_id3_tag_and_stops_at_damage() {
+        let mut file = b"ID3\x04\x00\x00\x00\x00\x00\x05abcde".to_vec();
+        file.extend_from_slice(&stream(3, 3));
+        let found: Vec<Frame> = frames(&file).collect::<Result<_, _>>().unwrap();
+        assert_eq!(found.len(), 4);
+        assert_eq!(found[0].offset, 15);
+        assert_eq!(found[3].offset, 15 + 3 * 417);
+        assert!(
+            found
+                .iter()
+                .all(|f| f.header.bitrate_kbps == 128 && f.header.mode == 0)
+        );
+        file.truncate(file.len() - 10);
+        let walked: Vec<_> = frames(&file).collect();
+        assert_eq!(walked.len(), 4);
+        assert!(walked[3].as_ref().unwrap_err().starts_with("truncated"));
+        assert_eq!(id3v2_len(&file), 15);
+    }
+
+    #[test]
+    fn cbr_stream_bytes_counts_padding_slots_and_refuses_low_rates() {
+        // 48 kHz has no padding slots: (frames + Info) × 576 bytes at 192k.
+        let frames = (48_000u64 + 576).div_ceil(1152) + 1;
+        let n = ((48_000 + 576 + 1727) / 1152) as u64; // upper bound on frames
+        let got = cbr_stream_bytes(48_000, 48_000, 192).unwrap();
+        assert_eq!(got % 576, 0);
+        assert!((frames * 576..=(n + 1) * 576).contains(&got), "{got}");
+        assert_eq!(cbr_stream_bytes(1000, 22_050, 128), None);
+        assert_eq!(cbr_stream_bytes(1000, 44_100, 100), None);
     }
 
     #[test]

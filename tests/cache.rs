@@ -7,51 +7,15 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{TestServer, decode_file, wait_for, write_wav};
+use common::{
+    TestServer, admin_stats, decode_bytes, dir_bytes, n, wait_for, without_prefetch, write_wav,
+};
 use tapedeck::cache::{Cache, Key, KeyParts};
 use tapedeck::quality::Quality;
 use tapedeck::transcode::Options;
 use tapedeck::workers::{JobSpec, Priority, Settings, Workers};
 
-/// `toml` with next-track prefetch off: these tests count transcodes and
-/// entries exactly, and a prefetch would add its own (tests/api.rs covers
-/// prefetch).
-fn cfg(toml: &str) -> String {
-    format!("{toml}\n[warm]\nprefetch_next = false\n")
-}
-
 const RATE: u32 = 44_100;
-
-fn stats(s: &TestServer) -> serde_json::Value {
-    let r = s.get("/admin/cache/stats", &[]);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
-}
-
-fn n(v: &serde_json::Value, k: &str) -> u64 {
-    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
-}
-
-/// Bytes of the files in `dir`. A file renamed (`.part` to `.mp3`) or
-/// evicted between the listing and its `stat` is skipped: the 1 ms watcher
-/// below races the workers, and once panicked on exactly that.
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// Decoded (sample rate, channels, frames) of an MP3 body.
-fn decode(bytes: &[u8]) -> (u32, usize, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("x.mp3");
-    std::fs::write(&p, bytes).unwrap();
-    decode_file(&p)
-}
 
 fn assert_within_padding(decoded: u64, source: u64) {
     assert!(
@@ -62,7 +26,7 @@ fn assert_within_padding(decoded: u64, source: u64) {
 
 #[test]
 fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         std::fs::create_dir(root.join("A")).unwrap();
         write_wav(&root.join("A/01 one.wav"), RATE, 2, RATE * 5, 1);
     });
@@ -79,7 +43,7 @@ fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
             .contains("01%20one.mp3")
     );
     wait_for("the transcode to be cached", || {
-        n(&stats(&s), "cached_files") == 1
+        n(&admin_stats(&s), "cached_files") == 1
     });
     let second = s.get("/play/A/01%20one.wav?quality=medium", &[]);
     assert_eq!(second.status, 200);
@@ -88,15 +52,15 @@ fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
         "a hit is served like a file"
     );
     assert_eq!(second.body.len(), len);
-    let st = stats(&s);
+    let st = admin_stats(&s);
     assert_eq!((n(&st, "hits"), n(&st, "misses")), (1, 1));
     assert_eq!(n(&st, "transcodes_done"), 1);
     // The cached entry decodes to the source's exact length. The first
     // play carries LAME's placeholder Info frame (the real one is written
     // when the encode ends), so it decodes with the codec delay and padding:
     // at most three frames more.
-    assert_eq!(decode(&second.body), (RATE, 2, u64::from(RATE * 5)));
-    assert_within_padding(decode(&first.body).2, u64::from(RATE * 5));
+    assert_eq!(decode_bytes(&second.body), (RATE, 2, u64::from(RATE * 5)));
+    assert_within_padding(decode_bytes(&first.body).2, u64::from(RATE * 5));
     // A 304 for the cached entry.
     let etag = second.header("etag").unwrap().to_owned();
     let again = s.get(
@@ -111,7 +75,7 @@ fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
 
 #[test]
 fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("long.wav"), RATE, 2, RATE * 40, 2);
     });
     let part = s.get(
@@ -123,14 +87,14 @@ fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
     assert!(cr.starts_with("bytes 1000000-1000999/"), "{cr}");
     assert_eq!(part.body.len(), 1000);
     wait_for("the transcode to be cached", || {
-        n(&stats(&s), "cached_files") == 1
+        n(&admin_stats(&s), "cached_files") == 1
     });
     let whole = s.get("/play/long.wav?quality=high", &[]);
     let total: usize = cr.rsplit('/').next().unwrap().parse().unwrap();
     assert_eq!(whole.body.len(), total, "announced length = final length");
     assert_eq!(&whole.body[1_000_000..1_001_000], &part.body[..]);
     // Past the end: 416 with the predicted length.
-    let s2 = TestServer::start(&cfg(""), |root| {
+    let s2 = TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("b.wav"), RATE, 2, RATE * 2, 3);
     });
     let r = s2.get("/play/b.wav?quality=low", &[("Range", "bytes=99999999-")]);
@@ -140,7 +104,7 @@ fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
 
 #[test]
 fn concurrent_requests_for_one_missing_entry_make_one_transcode_and_identical_bodies() {
-    let s = Arc::new(TestServer::start(&cfg(""), |root| {
+    let s = Arc::new(TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("same.wav"), RATE, 2, RATE * 20, 4);
     }));
     let bodies: Vec<Vec<u8>> = (0..6)
@@ -157,24 +121,29 @@ fn concurrent_requests_for_one_missing_entry_make_one_transcode_and_identical_bo
         })
         .collect();
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical bodies");
-    wait_for("the job to finish", || n(&stats(&s), "cached_files") == 1);
-    assert_eq!(n(&stats(&s), "transcodes_done"), 1);
+    wait_for("the job to finish", || {
+        n(&admin_stats(&s), "cached_files") == 1
+    });
+    assert_eq!(n(&admin_stats(&s), "transcodes_done"), 1);
 }
 
 #[test]
 fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
     // Each 20 s track at 128 kbit/s is about 320 KB; 1 MiB holds three.
-    let s = TestServer::start(&cfg("[cache]\nmax_size = \"1 MiB\"\n"), |root| {
-        for i in 0..6 {
-            write_wav(&root.join(format!("t{i}.wav")), RATE, 2, RATE * 20, 10 + i);
-        }
-    });
+    let s = TestServer::start(
+        &without_prefetch("[cache]\nmax_size = \"1 MiB\"\n"),
+        |root| {
+            for i in 0..6 {
+                write_wav(&root.join(format!("t{i}.wav")), RATE, 2, RATE * 20, 10 + i);
+            }
+        },
+    );
     let cache = s.outer.path().join("cache");
     let budget = 1 << 20;
     for i in 0..3 {
         let r = s.get(&format!("/play/t{i}.wav?quality=low"), &[]);
         assert_eq!(r.status, 200);
-        wait_for("cached", || n(&stats(&s), "cached_files") == i + 1);
+        wait_for("cached", || n(&admin_stats(&s), "cached_files") == i + 1);
         assert!(
             dir_bytes(&cache) <= budget,
             "{} > {budget}",
@@ -190,16 +159,16 @@ fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
     );
     for i in 3..6 {
         s.get(&format!("/play/t{i}.wav?quality=low"), &[]);
-        wait_for("done", || n(&stats(&s), "transcodes_done") == i + 1);
+        wait_for("done", || n(&admin_stats(&s), "transcodes_done") == i + 1);
         assert!(
             dir_bytes(&cache) <= budget,
             "{} > {budget}",
             dir_bytes(&cache)
         );
         // While we are at it, the stats agree with the disk.
-        assert_eq!(n(&stats(&s), "cache_size_bytes"), dir_bytes(&cache));
+        assert_eq!(n(&admin_stats(&s), "cache_size_bytes"), dir_bytes(&cache));
     }
-    let st = stats(&s);
+    let st = admin_stats(&s);
     assert!(n(&st, "evictions") >= 3, "{st}");
     // t1 went first, before t0 (used again later).
     let r = s.get("/play/t1.wav?quality=low", &[]);
@@ -210,7 +179,7 @@ fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
 fn concurrent_misses_through_a_small_budget_never_exceed_it() {
     // 8 tracks of 8 s at 192 kbit/s (about 190 KB each) through 1 MiB.
     let s = Arc::new(TestServer::start(
-        &cfg("[cache]\nmax_size = \"1 MiB\"\n"),
+        &without_prefetch("[cache]\nmax_size = \"1 MiB\"\n"),
         |root| {
             for i in 0..8 {
                 write_wav(&root.join(format!("c{i}.wav")), RATE, 2, RATE * 8, 20 + i);
@@ -242,7 +211,7 @@ fn concurrent_misses_through_a_small_budget_never_exceed_it() {
         assert_eq!(h.join().unwrap(), 200);
     }
     wait_for("all done", || {
-        let st = stats(&s);
+        let st = admin_stats(&s);
         n(&st, "transcodes_done") == 8 && n(&st, "transcodes_running") == 0
     });
     watcher.0.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -253,23 +222,26 @@ fn concurrent_misses_through_a_small_budget_never_exceed_it() {
 #[test]
 fn an_entry_larger_than_the_budget_streams_without_caching() {
     // 50 s at 192 kbit/s is about 1.2 MB: more than the whole budget.
-    let s = TestServer::start(&cfg("[cache]\nmax_size = \"1 MiB\"\n"), |root| {
-        write_wav(&root.join("big.wav"), RATE, 2, RATE * 50, 5);
-    });
+    let s = TestServer::start(
+        &without_prefetch("[cache]\nmax_size = \"1 MiB\"\n"),
+        |root| {
+            write_wav(&root.join("big.wav"), RATE, 2, RATE * 50, 5);
+        },
+    );
     let r = s.get("/play/big.wav?quality=medium", &[]);
     assert_eq!(r.status, 200);
     let len: usize = r.header("content-length").unwrap().parse().unwrap();
     assert_eq!(r.body.len(), len);
-    assert_eq!(decode(&r.body).0, RATE);
-    wait_for("done", || n(&stats(&s), "transcodes_done") == 1);
-    assert_eq!(n(&stats(&s), "cached_files"), 0);
+    assert_eq!(decode_bytes(&r.body).0, RATE);
+    wait_for("done", || n(&admin_stats(&s), "transcodes_done") == 1);
+    assert_eq!(n(&admin_stats(&s), "cached_files"), 0);
     assert_eq!(dir_bytes(&s.outer.path().join("cache")), 0);
 }
 
 #[test]
 fn leftover_part_files_are_removed_at_start_and_never_served() {
     let outer_part = std::sync::Mutex::new(None);
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("x.wav"), RATE, 2, RATE, 6);
         let cache = root.parent().unwrap().join("cache");
         std::fs::create_dir_all(&cache).unwrap();
@@ -284,22 +256,22 @@ fn leftover_part_files_are_removed_at_start_and_never_served() {
 
 #[test]
 fn a_changed_source_is_transcoded_again() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("x.wav"), RATE, 2, RATE, 7);
     });
     let a = s.get("/play/x.wav?quality=low", &[]);
-    wait_for("cached", || n(&stats(&s), "cached_files") == 1);
+    wait_for("cached", || n(&admin_stats(&s), "cached_files") == 1);
     write_wav(&s.root().join("x.wav"), RATE, 2, RATE * 2, 8);
     let b = s.get("/play/x.wav?quality=low", &[]);
     assert_ne!(a.body.len(), b.body.len());
-    assert_within_padding(decode(&b.body).2, u64::from(RATE * 2));
-    wait_for("both done", || n(&stats(&s), "transcodes_done") == 2);
-    assert_eq!(n(&stats(&s), "misses"), 2);
+    assert_within_padding(decode_bytes(&b.body).2, u64::from(RATE * 2));
+    wait_for("both done", || n(&admin_stats(&s), "transcodes_done") == 2);
+    assert_eq!(n(&admin_stats(&s), "misses"), 2);
 }
 
 #[test]
 fn a_failed_transcode_serves_the_original_and_is_not_retried() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         std::fs::write(root.join("broken.flac"), vec![0x5a; 5000]).unwrap();
     });
     for _ in 0..3 {
@@ -307,14 +279,14 @@ fn a_failed_transcode_serves_the_original_and_is_not_retried() {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, vec![0x5a; 5000], "the original");
     }
-    let st = stats(&s);
+    let st = admin_stats(&s);
     assert_eq!(n(&st, "transcodes_failed"), 1, "{st}");
     assert_eq!(n(&st, "cached_files"), 0);
 }
 
 #[test]
 fn non_audio_and_small_mp3_play_as_they_are() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         std::fs::write(root.join("notes.txt"), b"hello").unwrap();
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flac16_44k.flac"),
@@ -324,12 +296,15 @@ fn non_audio_and_small_mp3_play_as_they_are() {
     });
     let r = s.get("/play/notes.txt?quality=low", &[]);
     assert_eq!(r.body, b"hello");
-    assert_eq!(n(&stats(&s), "misses"), 0, "no transcode tried");
+    assert_eq!(n(&admin_stats(&s), "misses"), 0, "no transcode tried");
 }
 
 #[test]
 fn admin_needs_the_token_when_one_is_set() {
-    let s = TestServer::start(&cfg("[admin]\ntoken = \"0123456789abcdef\"\n"), |_| {});
+    let s = TestServer::start(
+        &without_prefetch("[admin]\ntoken = \"0123456789abcdef\"\n"),
+        |_| {},
+    );
     let r = s.get("/admin/cache/stats", &[]);
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").is_some());
@@ -365,25 +340,28 @@ fn admin_needs_the_token_when_one_is_set() {
 
 #[test]
 fn clear_deletes_entries_and_reports_what_it_freed() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("x.wav"), RATE, 2, RATE, 9);
     });
     s.get("/play/x.wav?quality=low", &[]);
-    wait_for("cached", || n(&stats(&s), "cached_files") == 1);
-    let size = n(&stats(&s), "cache_size_bytes");
+    wait_for("cached", || n(&admin_stats(&s), "cached_files") == 1);
+    let size = n(&admin_stats(&s), "cache_size_bytes");
     let r = s.send("POST", "/admin/cache/clear?older_than_days=1", &[]);
     assert_eq!(r.json()["deleted_files"], 0);
     let r = s.send("POST", "/admin/cache/clear", &[]);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["deleted_files"], 1);
     assert_eq!(n(&r.json(), "freed_bytes"), size);
-    assert_eq!(n(&stats(&s), "cached_files"), 0);
+    assert_eq!(n(&admin_stats(&s), "cached_files"), 0);
     assert_eq!(s.get("/admin/cache/clear", &[]).status, 405);
 }
 
 #[test]
 fn worker_threads_run_at_the_configured_nice() {
-    let _s = TestServer::start(&cfg("[transcode]\nworkers = 2\nnice = 7\n"), |_| {});
+    let _s = TestServer::start(
+        &without_prefetch("[transcode]\nworkers = 2\nnice = 7\n"),
+        |_| {},
+    );
     // The workers set their nice as they start; give them a moment.
     wait_for("two niced workers", || {
         let mut niced = 0;
@@ -408,7 +386,7 @@ fn worker_threads_run_at_the_configured_nice() {
 #[test]
 fn a_full_queue_answers_503_when_configured_so() {
     let s = Arc::new(TestServer::start(
-        &cfg("[transcode]\nworkers = 1\nmax_queue = 1\non_busy = \"503\"\n"),
+        &without_prefetch("[transcode]\nworkers = 1\nmax_queue = 1\non_busy = \"503\"\n"),
         |root| {
             for i in 0..3 {
                 write_wav(&root.join(format!("q{i}.wav")), RATE, 2, RATE * 30, 30 + i);
@@ -427,11 +405,11 @@ fn a_full_queue_answers_503_when_configured_so() {
     };
     let first = get(0);
     wait_for("the worker to take the first job", || {
-        n(&stats(&s), "transcodes_running") == 1
+        n(&admin_stats(&s), "transcodes_running") == 1
     });
     let second = get(1);
     wait_for("the second job to wait", || {
-        n(&stats(&s), "queue_depth") == 1
+        n(&admin_stats(&s), "queue_depth") == 1
     });
     let third = s.get("/play/q2.wav?quality=low", &[]);
     assert_eq!(third.status, 503);

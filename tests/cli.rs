@@ -88,6 +88,28 @@ fn missing_music_directory_stops_start_with_a_clear_error() {
     );
 }
 
+#[test]
+fn cache_commands_do_not_need_the_music_directory() {
+    // Regression (issue 13): `tapedeck cache stats --cache DIR` failed with
+    // "music directory ~/Music does not exist" although it never reads it.
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("some-cache");
+    for args in [
+        &["cache", "stats"][..],
+        &["cache", "verify"],
+        &["cache", "clear"],
+    ] {
+        let out = run(tapedeck(home.path()).args(args).arg("--cache").arg(&cache));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("does not exist"), "{err}");
+    }
+    let out = run(tapedeck(home.path())
+        .args(["cache", "stats", "--cache"])
+        .arg(&cache));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("entries: 0"));
+}
+
 /// Starts `tapedeck serve` on a free port; returns the child and its address.
 fn start_server(home: &std::path::Path) -> (Child, SocketAddr) {
     let music = home.join("Music");

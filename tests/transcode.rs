@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use common::decode_file;
+use common::{WavFormat, decode_file, write_wav_as};
 use tapedeck::transcode::tags::CoverSource;
 use tapedeck::transcode::{Options, Report, TranscodeError, prepare, transcode};
 
@@ -26,72 +26,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-/// How a WAV stores its samples.
-#[derive(Clone, Copy, Debug)]
-enum WavFormat {
-    Unsigned8,
-    Int(u16),
-    Float32,
-}
-
-/// Writes a WAV of `frames` frames, a tone per channel. `extensible`
-/// writes WAVE_FORMAT_EXTENSIBLE with a channel mask.
-fn write_wav(path: &Path, fmt: WavFormat, extensible: bool, rate: u32, channels: u16, frames: u32) {
-    let bits = match fmt {
-        WavFormat::Unsigned8 => 8,
-        WavFormat::Int(b) => b,
-        WavFormat::Float32 => 32,
-    };
-    let block = u32::from(channels) * u32::from(bits / 8);
-    let mut data = Vec::new();
-    for i in 0..frames {
-        for c in 0..channels {
-            let t = f64::from(i) / f64::from(rate);
-            let s = 0.5 * (t * (440.0 + 110.0 * f64::from(c)) * std::f64::consts::TAU).sin();
-            match fmt {
-                WavFormat::Unsigned8 => data.push((128.0 + s * 127.0) as u8),
-                WavFormat::Int(b) => {
-                    let v = (s * f64::from((1u32 << (b - 1)) - 1)) as i32;
-                    data.extend_from_slice(&v.to_le_bytes()[..usize::from(b / 8)]);
-                }
-                WavFormat::Float32 => data.extend_from_slice(&(s as f32).to_le_bytes()),
-            }
-        }
-    }
-    let tag: u16 = match fmt {
-        WavFormat::Float32 => 3,
-        _ => 1,
-    };
-    let mut fmt_chunk = Vec::new();
-    fmt_chunk.extend_from_slice(&(if extensible { 0xFFFE } else { tag }).to_le_bytes());
-    fmt_chunk.extend_from_slice(&channels.to_le_bytes());
-    fmt_chunk.extend_from_slice(&rate.to_le_bytes());
-    fmt_chunk.extend_from_slice(&(rate * block).to_le_bytes());
-    fmt_chunk.extend_from_slice(&(block as u16).to_le_bytes());
-    fmt_chunk.extend_from_slice(&bits.to_le_bytes());
-    if extensible {
-        let mask: u32 = if channels == 6 { 0x3F } else { 0x3 };
-        fmt_chunk.extend_from_slice(&22u16.to_le_bytes());
-        fmt_chunk.extend_from_slice(&bits.to_le_bytes());
-        fmt_chunk.extend_from_slice(&mask.to_le_bytes());
-        // KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT GUID.
-        fmt_chunk.extend_from_slice(&u32::from(tag).to_le_bytes());
-        fmt_chunk.extend_from_slice(&[
-            0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
-        ]);
-    }
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((4 + 8 + fmt_chunk.len() + 8 + data.len()) as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&(fmt_chunk.len() as u32).to_le_bytes());
-    out.extend_from_slice(&fmt_chunk);
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&data);
-    fs::write(path, out).unwrap();
 }
 
 /// Writes a big-endian AIFF (or AIFF-C with compression type `NONE`) of
@@ -153,56 +87,18 @@ struct Frames {
 }
 
 fn walk_frames(mp3: &[u8]) -> Frames {
-    let mut pos = 0;
-    if mp3.starts_with(b"ID3") {
-        let size = mp3[6..10]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 7) | usize::from(b & 0x7f));
-        pos = 10 + size;
+    let frames: Vec<tapedeck::mp3::Frame> = tapedeck::mp3::frames(mp3)
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("not a clean MP3 stream: {e}"));
+    let first = frames.first().expect("at least one frame");
+    let tag_at = first.offset as usize + 4 + first.header.side_info_bytes();
+    Frames {
+        count: frames.len() as u64,
+        bitrates_kbps: frames.iter().map(|f| f.header.bitrate_kbps).collect(),
+        sample_rate_hz: first.header.sample_rate_hz,
+        modes: frames.iter().map(|f| f.header.mode).collect(),
+        info_tag: mp3.get(tag_at..tag_at + 4) == Some(b"Info"),
     }
-    let mut f = Frames {
-        count: 0,
-        bitrates_kbps: vec![],
-        sample_rate_hz: 0,
-        modes: vec![],
-        info_tag: false,
-    };
-    while pos + 4 <= mp3.len() {
-        let h = &mp3[pos..pos + 4];
-        assert!(
-            h[0] == 0xFF && h[1] & 0xE0 == 0xE0,
-            "lost sync at byte {pos}"
-        );
-        let mpeg1 = h[1] & 0x18 == 0x18;
-        let br_index = usize::from(h[2] >> 4);
-        let sr_index = usize::from((h[2] >> 2) & 3);
-        let padding = usize::from((h[2] >> 1) & 1);
-        let (kbps, rate) = if mpeg1 {
-            (
-                [
-                    0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-                ][br_index],
-                [44100, 48000, 32000][sr_index],
-            )
-        } else {
-            (
-                [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160][br_index],
-                [22050, 24000, 16000][sr_index] >> u32::from(h[1] & 0x18 == 0),
-            )
-        };
-        let len = if mpeg1 { 144 } else { 72 } * kbps as usize * 1000 / rate as usize + padding;
-        if f.count == 0 {
-            let side = if h[3] >> 6 == 3 { 17 } else { 32 };
-            f.info_tag = &mp3[pos + 4 + side..pos + 8 + side] == b"Info";
-        }
-        f.count += 1;
-        f.bitrates_kbps.push(kbps);
-        f.sample_rate_hz = rate;
-        f.modes.push(h[3] >> 6);
-        pos += len;
-    }
-    assert_eq!(pos, mp3.len(), "trailing bytes after the last frame");
-    f
 }
 
 struct Outcome {
@@ -321,7 +217,7 @@ fn every_wav_sample_format_transcodes() {
         let path = dir
             .path()
             .join(format!("{fmt:?}-{extensible}-{channels}.wav"));
-        write_wav(&path, fmt, extensible, 44100, channels, 11025 + 17);
+        write_wav_as(&path, fmt, extensible, 44100, channels, 11025 + 17, 440.0);
         let o = check(&path, 44100, 2);
         assert_eq!(
             o.report.frames,
@@ -335,7 +231,7 @@ fn every_wav_sample_format_transcodes() {
 fn odd_wav_rate_is_resampled_to_48k() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("50k.wav");
-    write_wav(&path, WavFormat::Int(16), false, 50000, 2, 12345);
+    write_wav_as(&path, WavFormat::Int(16), false, 50000, 2, 12345, 440.0);
     check(&path, 48000, 2);
 }
 
@@ -452,7 +348,7 @@ fn tags_and_embedded_cover_are_copied_as_id3v24() {
 fn folder_art_is_used_when_nothing_is_embedded_and_big_art_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let track = dir.path().join("01.wav");
-    write_wav(&track, WavFormat::Int(16), false, 44100, 2, 4410);
+    write_wav_as(&track, WavFormat::Int(16), false, 44100, 2, 4410, 440.0);
     fs::copy(fixture("cover.png"), dir.path().join("Cover.png")).unwrap();
     let o = run(&track, &MEDIUM);
     assert_eq!(o.report.cover, Some(CoverSource::Folder));
@@ -574,7 +470,7 @@ fn wav_riff_info_tags_are_copied() {
     // A LIST/INFO chunk after the data chunk, where many taggers put it.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tagged.wav");
-    write_wav(&path, WavFormat::Int(16), false, 44100, 2, 4410);
+    write_wav_as(&path, WavFormat::Int(16), false, 44100, 2, 4410, 440.0);
     let mut bytes = fs::read(&path).unwrap();
     let mut info = b"INFO".to_vec();
     for (id, value) in [
@@ -621,7 +517,7 @@ fn predicted_size_matches_for_any_length_rate_and_bitrate() {
         (88200, 3001),
     ] {
         let path = dir.path().join(format!("{rate}-{frames}.wav"));
-        write_wav(&path, WavFormat::Int(16), false, rate, 2, frames);
+        write_wav_as(&path, WavFormat::Int(16), false, rate, 2, frames, 440.0);
         for kbps in [128, 192, 256, 320] {
             let opts = Options {
                 bitrate_kbps: kbps,

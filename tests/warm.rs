@@ -8,33 +8,18 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use common::{Resp, TestServer, decode_file, raw, wait_for, write_wav};
+use common::{
+    TestServer, admin_stats, decode_file, n, post_json, wait_for, without_prefetch, write_wav,
+};
 
 const RATE: u32 = 44_100;
-
-/// `toml` with next-track prefetch off, so only the warm job transcodes.
-fn cfg(toml: &str) -> String {
-    format!("{toml}\n[warm]\nprefetch_next = false\n")
-}
-
-fn post_json(s: &TestServer, path: &str, body: &str) -> Resp {
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    raw(s.addr, req.as_bytes())
-}
 
 fn job(s: &TestServer, id: u64) -> serde_json::Value {
     let r = s.get(&format!("/admin/jobs/{id}"), &[]);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()
-}
-
-fn n(v: &serde_json::Value, k: &str) -> u64 {
-    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
 }
 
 /// Starts a warm job and returns its id.
@@ -52,29 +37,25 @@ fn warm(s: &TestServer, body: &str) -> u64 {
 /// Polls the job every 100 ms (not faster: under qemu each request costs
 /// the transcoder CPU) until it finishes, for at most 5 minutes.
 fn wait_finished(s: &TestServer, id: u64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let last = job(s, id);
-        if matches!(
-            last["state"].as_str(),
-            Some("done" | "failed" | "cancelled")
-        ) {
-            return last;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {last}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut last = serde_json::Value::Null;
+    common::wait_until(
+        &format!("job {id} to finish"),
+        Duration::from_secs(300),
+        Duration::from_millis(100),
+        || {
+            last = job(s, id);
+            matches!(
+                last["state"].as_str(),
+                Some("done" | "failed" | "cancelled")
+            )
+        },
+    );
+    last
 }
 
 /// Cache files with `suffix` (".mp3" entries, ".part" in flight).
 fn cache_files(s: &TestServer, suffix: &str) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(s.outer.path().join("cache"))
-        .map(|d| {
-            d.filter_map(|e| Some(e.ok()?.path()))
-                .filter(|p| p.to_string_lossy().ends_with(suffix))
-                .collect()
-        })
-        .unwrap_or_default()
+    common::files_ending(&s.outer.path().join("cache"), suffix)
 }
 
 fn album(root: &Path, tracks: u32, seconds: u32) {
@@ -100,7 +81,7 @@ fn a_file_that_makes_the_prober_panic_fails_alone_and_the_warm_thread_goes_on() 
         "/tests/fixtures/probe_panic.mp3"
     ))
     .unwrap();
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         album(root, 1, 1);
         std::fs::write(root.join("Album/02 broken.mp3"), &bad).unwrap();
     });
@@ -119,7 +100,7 @@ fn a_file_that_makes_the_prober_panic_fails_alone_and_the_warm_thread_goes_on() 
 
 #[test]
 fn a_warm_job_over_a_folder_reaches_done_with_correct_counts() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         album(root, 3, 3);
         std::fs::write(root.join("Album/04 broken.flac"), b"fLaC but not really").unwrap();
         std::fs::write(root.join("Album/cover.txt"), b"not audio").unwrap();
@@ -159,7 +140,7 @@ fn a_warm_job_over_a_folder_reaches_done_with_correct_counts() {
     // Plays are now hits.
     let hit = s.get("/play/Album/02%20track.wav?quality=low", &[]);
     assert_eq!(hit.status, 200);
-    let stats = s.get("/admin/cache/stats", &[]).json();
+    let stats = admin_stats(&s);
     assert_eq!((n(&stats, "hits"), n(&stats, "misses")), (1, 0), "{stats}");
 
     // Warming again skips what is cached.
@@ -215,7 +196,7 @@ fn on_start_warms_its_entries_at_its_levels_and_leaves_out_missing_ones() {
 
 #[test]
 fn bad_warm_requests_are_refused_before_anything_is_queued() {
-    let s = TestServer::start(&cfg(""), |root| album(root, 1, 1));
+    let s = TestServer::start(&without_prefetch(""), |root| album(root, 1, 1));
     for (body, status) in [
         (r#"{"paths": ["../etc"]}"#, 404),
         (r#"{"paths": ["Nope"]}"#, 404),
@@ -288,7 +269,7 @@ fn read_sse(addr: SocketAddr, id: u64) -> Vec<(String, u64, serde_json::Value)> 
 
 #[test]
 fn the_event_stream_delivers_ordered_progress_and_a_final_done() {
-    let s = TestServer::start(&cfg(""), |root| {
+    let s = TestServer::start(&without_prefetch(""), |root| {
         album(root, 4, 2);
         std::fs::write(root.join("Album/05 broken.wav"), b"RIFF....WAVEjunk").unwrap();
         std::fs::write(
@@ -356,7 +337,7 @@ fn the_event_stream_delivers_ordered_progress_and_a_final_done() {
 
 #[test]
 fn cancel_stops_the_job_and_leaves_no_part() {
-    let s = TestServer::start(&cfg("[transcode]\nworkers = 1\n"), |root| {
+    let s = TestServer::start(&without_prefetch("[transcode]\nworkers = 1\n"), |root| {
         album(root, 4, 60)
     });
     let id = warm(&s, r#"{"paths": ["Album"], "qualities": ["high"]}"#);
@@ -371,7 +352,7 @@ fn cancel_stops_the_job_and_leaves_no_part() {
     assert!(cache_files(&s, ".part").is_empty(), "no .part left");
     assert_eq!(cache_files(&s, ".mp3").len() as u64, n(&end, "done"));
     // Nothing runs on afterwards.
-    let stats = s.get("/admin/cache/stats", &[]).json();
+    let stats = admin_stats(&s);
     assert_eq!(
         (n(&stats, "transcodes_running"), n(&stats, "queue_depth")),
         (0, 0),
@@ -386,7 +367,7 @@ fn cancel_stops_the_job_and_leaves_no_part() {
 
 #[test]
 fn a_play_during_a_warm_job_is_served_before_the_warm_tracks_queued_after_it() {
-    let s = TestServer::start(&cfg("[transcode]\nworkers = 1\n"), |root| {
+    let s = TestServer::start(&without_prefetch("[transcode]\nworkers = 1\n"), |root| {
         album(root, 5, 20);
         // Longer than the album's tracks, so its entry is the larger one.
         write_wav(&root.join("single.wav"), RATE, 2, RATE * 25, 9);
@@ -429,10 +410,13 @@ fn a_play_during_a_warm_job_is_served_before_the_warm_tracks_queued_after_it() {
 #[test]
 fn warming_stops_with_budget_full_instead_of_evicting_recent_entries() {
     // Each 30 s track at low is about 480 KB; the budget holds three.
-    let s = TestServer::start(&cfg("[cache]\nmax_size = \"1500 KB\"\n"), |root| {
-        album(root, 5, 30);
-        write_wav(&root.join("played.wav"), RATE, 2, RATE * 30, 7);
-    });
+    let s = TestServer::start(
+        &without_prefetch("[cache]\nmax_size = \"1500 KB\"\n"),
+        |root| {
+            album(root, 5, 30);
+            write_wav(&root.join("played.wav"), RATE, 2, RATE * 30, 7);
+        },
+    );
     // Played just now: warming must not evict it.
     assert_eq!(s.get("/play/played.wav?quality=low", &[]).status, 200);
     let id = warm(&s, r#"{"paths": ["Album"], "qualities": ["low"]}"#);
@@ -451,13 +435,13 @@ fn warming_stops_with_budget_full_instead_of_evicting_recent_entries() {
             .unwrap()
             .contains("more would let it finish")
     );
-    let stats = s.get("/admin/cache/stats", &[]).json();
+    let stats = admin_stats(&s);
     assert_eq!(n(&stats, "evictions"), 0, "nothing evicted: {stats}");
     assert_eq!(n(&stats, "cached_files"), 3);
     assert!(cache_files(&s, ".part").is_empty());
     // The played track is still a hit.
     assert_eq!(s.get("/play/played.wav?quality=low", &[]).status, 200);
-    let stats = s.get("/admin/cache/stats", &[]).json();
+    let stats = admin_stats(&s);
     assert_eq!(n(&stats, "hits"), 1, "{stats}");
 }
 
@@ -580,11 +564,7 @@ fn commands_go_through_a_running_server_and_respect_its_lock() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "server up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_port(port);
     let out = tapedeck(dir.path(), port, &["warm", "Album", "-q", "low"])
         .output()
         .unwrap();

@@ -183,42 +183,190 @@ pub fn pattern(n: usize) -> Vec<u8> {
 /// Writes a 16-bit PCM WAV of `frames` frames at `rate` Hz: a tone whose
 /// pitch depends on `seed`, so different files have different audio.
 pub fn write_wav(path: &Path, rate: u32, channels: u16, frames: u32, seed: u32) {
-    let block = u32::from(channels) * 2;
-    let data_len = frames * block;
-    let mut h = Vec::with_capacity(44 + data_len as usize);
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&(36 + data_len).to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&channels.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&(rate * block).to_le_bytes());
-    h.extend_from_slice(&(block as u16).to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&data_len.to_le_bytes());
-    let hz = 220.0 + 37.0 * seed as f32;
+    let base_hz = 220.0 + 37.0 * f64::from(seed);
+    write_wav_as(
+        path,
+        WavFormat::Int(16),
+        false,
+        rate,
+        channels,
+        frames,
+        base_hz,
+    );
+}
+
+/// How a WAV stores its samples.
+#[derive(Clone, Copy, Debug)]
+pub enum WavFormat {
+    Unsigned8,
+    Int(u16),
+    Float32,
+}
+
+/// Writes a WAV of `frames` frames at `rate` Hz, a tone per channel
+/// (`base_hz`, `base_hz` + 110 Hz, ...). `extensible` writes
+/// WAVE_FORMAT_EXTENSIBLE with a channel mask.
+pub fn write_wav_as(
+    path: &Path,
+    fmt: WavFormat,
+    extensible: bool,
+    rate: u32,
+    channels: u16,
+    frames: u32,
+    base_hz: f64,
+) {
+    let bits = match fmt {
+        WavFormat::Unsigned8 => 8,
+        WavFormat::Int(b) => b,
+        WavFormat::Float32 => 32,
+    };
+    let block = u32::from(channels) * u32::from(bits / 8);
+    let mut data = Vec::new();
     for i in 0..frames {
-        let t = i as f32 / rate as f32;
-        let s = ((t * hz * std::f32::consts::TAU).sin() * 12000.0) as i16;
-        for _ in 0..channels {
-            h.extend_from_slice(&s.to_le_bytes());
+        for c in 0..channels {
+            let t = f64::from(i) / f64::from(rate);
+            let s = 0.5 * (t * (base_hz + 110.0 * f64::from(c)) * std::f64::consts::TAU).sin();
+            match fmt {
+                WavFormat::Unsigned8 => data.push((128.0 + s * 127.0) as u8),
+                WavFormat::Int(b) => {
+                    let v = (s * f64::from((1u32 << (b - 1)) - 1)) as i32;
+                    data.extend_from_slice(&v.to_le_bytes()[..usize::from(b / 8)]);
+                }
+                WavFormat::Float32 => data.extend_from_slice(&(s as f32).to_le_bytes()),
+            }
         }
     }
-    std::fs::write(path, h).expect("write wav");
+    let tag: u16 = match fmt {
+        WavFormat::Float32 => 3,
+        _ => 1,
+    };
+    let mut fmt_chunk = Vec::new();
+    fmt_chunk.extend_from_slice(&(if extensible { 0xFFFE } else { tag }).to_le_bytes());
+    fmt_chunk.extend_from_slice(&channels.to_le_bytes());
+    fmt_chunk.extend_from_slice(&rate.to_le_bytes());
+    fmt_chunk.extend_from_slice(&(rate * block).to_le_bytes());
+    fmt_chunk.extend_from_slice(&(block as u16).to_le_bytes());
+    fmt_chunk.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        let mask: u32 = if channels == 6 { 0x3F } else { 0x3 };
+        fmt_chunk.extend_from_slice(&22u16.to_le_bytes());
+        fmt_chunk.extend_from_slice(&bits.to_le_bytes());
+        fmt_chunk.extend_from_slice(&mask.to_le_bytes());
+        // KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT GUID.
+        fmt_chunk.extend_from_slice(&u32::from(tag).to_le_bytes());
+        fmt_chunk.extend_from_slice(&[
+            0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        ]);
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&((4 + 8 + fmt_chunk.len() + 8 + data.len()) as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&(fmt_chunk.len() as u32).to_le_bytes());
+    out.extend_from_slice(&fmt_chunk);
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    std::fs::write(path, out).expect("write wav");
 }
 
 /// Polls `f` every 10 ms for up to 90 s until it returns true.
-pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while !f() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+pub fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(90), Duration::from_millis(10), f);
+}
+
+/// Polls `f` every `every` until it returns true; fails the test after
+/// `within`.
+pub fn wait_until(what: &str, within: Duration, every: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        eventually(within, every, f),
+        "timed out after {within:?} waiting for {what}"
+    );
+}
+
+/// Polls `f` every `every` for up to `within`; true as soon as it is.
+pub fn eventually(within: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
     }
+}
+
+/// `toml` with next-track prefetch off, for tests that count transcodes
+/// and entries exactly (a prefetch would add its own; tests/api.rs covers
+/// prefetch).
+pub fn without_prefetch(toml: &str) -> String {
+    format!("{toml}\n[warm]\nprefetch_next = false\n")
+}
+
+/// `GET /admin/cache/stats` as JSON (the field names are the contract).
+pub fn admin_stats(s: &TestServer) -> serde_json::Value {
+    let r = s.get("/admin/cache/stats", &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+/// Field `k` of `v` as a whole number; fails the test when absent.
+pub fn n(v: &serde_json::Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+/// `POST path` with a JSON body.
+pub fn post_json(s: &TestServer, path: &str, body: &str) -> Resp {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw(s.addr, req.as_bytes())
+}
+
+/// Bytes of the files in `dir`. A file renamed (`.part` to `.mp3`) or
+/// evicted between the listing and its `stat` is skipped: watchers race
+/// the workers, and one once panicked on exactly that.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The files in `dir` whose names end with `suffix` (`.mp3` entries,
+/// `.part` in flight).
+pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until something accepts connections on loopback `port`.
+pub fn wait_for_port(port: u16) {
+    wait_until(
+        "the server to listen",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+}
+
+/// Decoded (sample rate, channels, frames) of MP3 bytes.
+pub fn decode_bytes(bytes: &[u8]) -> (u32, usize, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.mp3");
+    std::fs::write(&p, bytes).unwrap();
+    decode_file(&p)
 }
 
 /// Decodes an audio file with symphonia: (sample rate in Hz, channels,

@@ -16,77 +16,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+mod key;
+mod lock;
 
-use crate::quality::Quality;
-
-/// Bumped whenever the bytes of an entry for the same inputs would change
-/// (encoder settings, tag layout), so old entries stop matching and age out.
-pub const FORMAT_VERSION: u32 = 1;
+pub use key::{FORMAT_VERSION, Key, KeyParts};
+pub use lock::{DirLock, LockError, lock_dir, lock_holder};
 
 /// How often a hit rewrites an entry's mtime, at most.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// A cache key: SHA-256 over everything that determines an entry's bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Key([u8; 32]);
-
-/// What an entry is made from; hashed into its [`Key`].
-#[derive(Debug, Clone)]
-pub struct KeyParts<'a> {
-    /// Path relative to the music root.
-    pub relative: &'a str,
-    /// Source size in bytes and mtime in ns since the epoch: a re-tagged
-    /// or replaced file gets a new key.
-    pub source_size: u64,
-    pub source_mtime_ns: i128,
-    pub quality: Quality,
-    pub bitrate_kbps: u32,
-    pub lame_algorithm: u8,
-    pub max_art_bytes: u64,
-}
-
-impl Key {
-    /// The key of an entry made from `parts` (length-prefixed fields, so
-    /// no two different inputs serialise the same).
-    pub fn new(parts: &KeyParts<'_>) -> Key {
-        let mut h = Sha256::new();
-        h.update(b"tapedeck-cache");
-        h.update(FORMAT_VERSION.to_le_bytes());
-        h.update((parts.relative.len() as u64).to_le_bytes());
-        h.update(parts.relative.as_bytes());
-        h.update(parts.source_size.to_le_bytes());
-        h.update(parts.source_mtime_ns.to_le_bytes());
-        h.update(parts.quality.as_str().as_bytes());
-        h.update([0]);
-        h.update(parts.bitrate_kbps.to_le_bytes());
-        h.update([parts.lame_algorithm]);
-        h.update(parts.max_art_bytes.to_le_bytes());
-        Key(h.finalize().into())
-    }
-
-    /// Lowercase hex, 64 characters: the entry's file stem.
-    pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    fn from_hex(s: &str) -> Option<Key> {
-        if s.len() != 64 {
-            return None;
-        }
-        let mut k = [0u8; 32];
-        for (i, b) in k.iter_mut().enumerate() {
-            *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Key(k))
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -583,99 +525,14 @@ impl Cache {
     }
 }
 
-/// Name of the lock file in the cache directory.
-const LOCK_FILE: &str = ".lock";
-
-/// An exclusive `flock` on a cache directory's `.lock` file, held by the
-/// one process allowed to write entries: the server, or `tapedeck
-/// warm`/`tapedeck cache` when no server is running. Released when
-/// dropped or when the process dies (the kernel drops `flock`s with the
-/// descriptor, so a killed process never leaves a stale lock).
-#[derive(Debug)]
-pub struct DirLock {
-    _file: File,
-}
-
-/// Why [`lock_dir`] did not lock.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another process holds it; `holder` is what it wrote (`<pid> <role>`).
-    Held {
-        holder: String,
-    },
-    Io(io::Error),
-}
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LockError::Held { holder } => write!(f, "the cache is locked by {holder}"),
-            LockError::Io(e) => write!(f, "cannot lock the cache directory: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for LockError {}
-
-/// Takes the exclusive lock on cache directory `dir` (created if needed)
-/// for `role` (e.g. `serve`, `warm`), waiting for it when `wait` is true.
-/// Writes `<pid> <role>` into the lock file for whoever finds it held.
-///
-/// Errors: [`LockError::Held`] when `wait` is false and another process
-/// has it; [`LockError::Io`] when the directory or file cannot be used.
-pub fn lock_dir(dir: &Path, role: &str, wait: bool) -> Result<DirLock, LockError> {
-    fs::create_dir_all(dir).map_err(LockError::Io)?;
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join(LOCK_FILE))
-        .map_err(LockError::Io)?;
-    let op = if wait {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_EX | libc::LOCK_NB
-    };
-    // SAFETY: flock on a descriptor we own; no memory is passed.
-    if unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::WouldBlock {
-            return Err(LockError::Held {
-                holder: lock_holder(dir).unwrap_or_else(|| "another process".to_owned()),
-            });
-        }
-        return Err(LockError::Io(err));
-    }
-    let record = format!("{} {role}\n", std::process::id());
-    let written = file
-        .set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(record.as_bytes()));
-    if let Err(e) = written {
-        log::debug!("cache: cannot record the lock holder: {e}");
-    }
-    Ok(DirLock { _file: file })
-}
-
-/// `pid <n> (<role>)` as recorded by the holder of `dir`'s lock.
-pub fn lock_holder(dir: &Path) -> Option<String> {
-    let mut text = String::new();
-    File::open(dir.join(LOCK_FILE))
-        .ok()?
-        .read_to_string(&mut text)
-        .ok()?;
-    let (pid, role) = text.trim().split_once(' ')?;
-    Some(format!("pid {pid} (tapedeck {role})"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quality::Quality;
     use std::io::Write;
 
     fn key(n: u8) -> Key {
-        Key([n; 32])
+        Key::from_bytes([n; 32])
     }
 
     /// Writes a committed entry of `size` bytes for `key`.
@@ -844,7 +701,7 @@ mod tests {
         // The lock file is not mistaken for an entry.
         let cache = Cache::open(dir.path(), 100).unwrap();
         assert_eq!(cache.stats().files, 0);
-        assert!(dir.path().join(LOCK_FILE).exists());
+        assert!(dir.path().join(".lock").exists());
     }
 
     #[test]

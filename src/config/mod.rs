@@ -1,0 +1,559 @@
+//! Configuration: what the TOML file says, checked once at start.
+//!
+//! The file is read into a raw serde struct that mirrors its text (every value
+//! wrapped in [`Spanned`] so we know the line it came from), command-line
+//! overrides are laid over it, and [`Config::load`] turns the result into the
+//! validated [`Config`] the rest of the program uses. Anything wrong (an
+//! unknown key, a wrong type, a budget of "12 parsecs", a music root that does
+//! not exist) is reported as a [`ConfigError`] naming the file, line, column
+//! and what to write instead, so the server never starts half-configured.
+
+mod default_toml;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::quality::Quality;
+
+pub use default_toml::default_toml;
+pub use raw::expand_tilde;
+use raw::{
+    RawConfig, Source, check_bitrate, check_music_root, display_with_tilde, in_range, invalid,
+    line_column, parse_listen, parse_size,
+};
+
+/// Bitrates (kbit/s) an MPEG-1 Layer III frame can carry (ISO/IEC 11172-3,
+/// table for layer III), the only values a CBR quality level may use. 56 is
+/// left out: the mp3lame-encoder crate has no constant for it.
+pub const MP3_BITRATES_KBPS: [u32; 13] =
+    [32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+
+const DEFAULT_LISTEN: &str = "0.0.0.0:8340";
+const DEFAULT_MAX_CONNECTIONS: i64 = 32;
+const DEFAULT_READ_TIMEOUT_SECS: i64 = 30;
+const DEFAULT_WRITE_TIMEOUT_SECS: i64 = 30;
+const DEFAULT_MAX_SIZE: &str = "2 GiB";
+const DEFAULT_NICE: i64 = 10;
+const DEFAULT_ENCODER_QUALITY: i64 = 3;
+const DEFAULT_MAX_ART_SIZE: &str = "1 MiB";
+const DEFAULT_MAX_QUEUE: i64 = 8;
+const DEFAULT_METADATA_CACHE_ENTRIES: i64 = 20_000;
+const DEFAULT_RETRY_FAILED_AFTER_SECS: i64 = 600;
+const DEFAULT_BITRATE_HIGH_KBPS: i64 = 256;
+const DEFAULT_BITRATE_MEDIUM_KBPS: i64 = 192;
+const DEFAULT_BITRATE_LOW_KBPS: i64 = 128;
+const MIN_TOKEN_LEN: usize = 16;
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub library: LibraryConfig,
+    pub cache: CacheConfig,
+    pub transcode: TranscodeConfig,
+    pub warm: WarmConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmConfig {
+    /// Queue the next track (folder or playlist order) at background
+    /// priority when a track is played at a transcoded level.
+    pub prefetch_next: bool,
+    /// Folders, tracks and playlists (relative to the music root) warmed
+    /// in the background at start.
+    pub on_start: Vec<String>,
+    /// Levels `on_start` warms, and the default of a warm request that
+    /// names none. Never `original` (nothing to transcode).
+    pub qualities: Vec<Quality>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address and port to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Requests served at once; more get `503` with `Retry-After`.
+    pub max_connections: usize,
+    /// How long a connection may stay silent (between or inside requests)
+    /// before it is closed.
+    pub read_timeout: Duration,
+    /// How long a write to a client may block before the response is abandoned.
+    pub write_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryConfig {
+    /// The music root, canonical (absolute, symlinks resolved).
+    pub root: PathBuf,
+    /// Whether symlinks inside the root are followed (never out of it).
+    pub follow_symlinks: bool,
+    /// Tracks whose tags are kept in memory (least recently used dropped).
+    pub metadata_cache_entries: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Directory of transcoded entries; created when first needed.
+    pub dir: PathBuf,
+    /// Hard budget for all entries plus in-flight writes, in bytes.
+    pub max_size_bytes: u64,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscodeConfig {
+    /// Worker threads (already resolved from 0 = "CPUs minus one, at least 1").
+    pub workers: usize,
+    /// Niceness the workers set on themselves, 0 (normal) to 19 (lowest).
+    pub nice: i32,
+    /// Quality used when a request has no `quality` parameter.
+    pub default_quality: Quality,
+    /// LAME's algorithm selection (`lame_set_quality`, the `-q` of the
+    /// `lame` command), 0 (best, slowest) to 9 (worst, fastest); the TOML
+    /// key is `transcode.encoder_quality`.
+    pub lame_algorithm: u8,
+    /// Cover art above this many bytes is left out of transcoded MP3s.
+    pub max_art_bytes: u64,
+    /// Interactive transcodes allowed to wait before new misses are turned
+    /// away (see `on_busy_503`).
+    pub max_queue: usize,
+    /// When the queue is full: `false` serves the original, `true` answers
+    /// 503 with `Retry-After`.
+    pub on_busy_503: bool,
+    /// How long a source whose transcode failed is served as the original
+    /// before it is tried again.
+    pub retry_failed_after: Duration,
+    /// Whether a transcode every listener has left runs to the end.
+    pub finish_abandoned: bool,
+    pub bitrate_kbps: Bitrates,
+}
+
+/// CBR bitrate of each transcoded level, in kbit/s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bitrates {
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+}
+
+impl Bitrates {
+    /// The built-in levels: high 256, medium 192, low 128 kbit/s.
+    pub const DEFAULT: Bitrates = Bitrates {
+        high: DEFAULT_BITRATE_HIGH_KBPS as u32,
+        medium: DEFAULT_BITRATE_MEDIUM_KBPS as u32,
+        low: DEFAULT_BITRATE_LOW_KBPS as u32,
+    };
+
+    /// The bitrate for a transcoded level, `None` for `Original`.
+    pub fn for_quality(&self, quality: Quality) -> Option<u32> {
+        match quality {
+            Quality::Original => None,
+            Quality::High => Some(self.high),
+            Quality::Medium => Some(self.medium),
+            Quality::Low => Some(self.low),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Bearer token for `/admin/*`; `None` means loopback clients only.
+    pub token: Option<String>,
+}
+
+/// Values given on the command line, which win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub music: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
+    pub listen: Option<String>,
+    /// The music root is not used (`tapedeck cache`): it is taken as
+    /// written, without checking that it exists.
+    pub music_unused: bool,
+}
+
+/// Where a setting's value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Written in a config file, at a 1-based line and column.
+    File {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    /// Given as a command-line flag such as `--music`.
+    Flag(&'static str),
+    /// Not written anywhere: the built-in default.
+    Default,
+}
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    Read { path: PathBuf, err: io::Error },
+    /// The file is not valid TOML, has an unknown key or a value of the wrong
+    /// type. `line`/`column` are 1-based; 0 when the parser gave no position.
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A value parsed but is impossible (out of range, missing directory...).
+    Invalid {
+        origin: Origin,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, err } => {
+                write!(f, "cannot read config file {}: {err}", path.display())
+            }
+            ConfigError::Syntax {
+                path,
+                line,
+                column,
+                message,
+            } => write!(f, "{}:{line}:{column}: {message}", path.display()),
+            ConfigError::Invalid {
+                origin,
+                key,
+                message,
+            } => match origin {
+                Origin::File { path, line, column } => {
+                    write!(f, "{}:{line}:{column}: {key}: {message}", path.display())
+                }
+                Origin::Flag(flag) => write!(f, "{flag}: {message}"),
+                Origin::Default => write!(
+                    f,
+                    "{key} (built-in default): {message}; set {key} in a config file or on the command line"
+                ),
+            },
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The music root used when none is configured: the XDG music directory
+/// (`XDG_MUSIC_DIR` in `~/.config/user-dirs.dirs`), else `~/Music`.
+pub fn default_music_dir() -> PathBuf {
+    dirs::audio_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join("Music")))
+        .unwrap_or_else(|| PathBuf::from("Music"))
+}
+
+/// The cache directory used when none is configured:
+/// `$XDG_CACHE_HOME/tapedeck`, else `~/.cache/tapedeck`.
+pub fn default_cache_dir() -> PathBuf {
+    dirs::cache_dir()
+        .map(|c| c.join("tapedeck"))
+        .unwrap_or_else(|| PathBuf::from(".cache/tapedeck"))
+}
+
+/// The config file read when `--config` is not given and it exists:
+/// `$XDG_CONFIG_HOME/tapedeck/config.toml`, else `~/.config/tapedeck/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|c| c.join("tapedeck").join("config.toml"))
+}
+
+/// Worker count when `transcode.workers = 0`: CPUs minus one, at least one,
+/// so a request thread always has a core.
+pub fn auto_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
+impl Config {
+    /// Reads and validates the config file at `path` (or only the built-in
+    /// defaults when `None`), with `overrides` from the command line on top.
+    ///
+    /// Errors: [`ConfigError::Read`] if the file cannot be read,
+    /// [`ConfigError::Syntax`] for bad TOML, unknown keys or wrong types, and
+    /// [`ConfigError::Invalid`] for values that are out of range or point at
+    /// something that does not exist.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+                    path: path.to_owned(),
+                    err,
+                })?;
+                Config::from_toml(&text, path, overrides)
+            }
+            None => Config::from_toml("", Path::new("(defaults)"), overrides),
+        }
+    }
+
+    /// Validates config `text`, reporting errors against `path`.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_column(text, s.start))
+                .unwrap_or((0, 0));
+            ConfigError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                // serde names Rust types; say what a TOML writer would.
+                message: e
+                    .message()
+                    .trim()
+                    .replace("expected i64", "expected an integer"),
+            }
+        })?;
+        let src = Source { path, text };
+
+        let server = {
+            let listen = match &overrides.listen {
+                Some(l) => (l.clone(), Origin::Flag("--listen")),
+                None => src.take(raw.server.listen, DEFAULT_LISTEN.to_owned()),
+            };
+            ServerConfig {
+                listen: parse_listen(listen)?,
+                max_connections: in_range(
+                    src.take(raw.server.max_connections, DEFAULT_MAX_CONNECTIONS),
+                    "server.max_connections",
+                    1..=4096,
+                    "requests served at once",
+                )?,
+                read_timeout: Duration::from_secs(in_range(
+                    src.take(raw.server.read_timeout_secs, DEFAULT_READ_TIMEOUT_SECS),
+                    "server.read_timeout_secs",
+                    1..=3600,
+                    "seconds",
+                )?),
+                write_timeout: Duration::from_secs(in_range(
+                    src.take(raw.server.write_timeout_secs, DEFAULT_WRITE_TIMEOUT_SECS),
+                    "server.write_timeout_secs",
+                    1..=3600,
+                    "seconds",
+                )?),
+            }
+        };
+
+        let cache = {
+            let (dir, origin) = match &overrides.cache {
+                // The shell has already expanded `~`; keep the path's bytes as given.
+                Some(dir) => (dir.clone(), Origin::Flag("--cache")),
+                None => match raw.cache.dir {
+                    Some(d) => (src.path(d.get_ref()), src.origin(d.span())),
+                    None => (default_cache_dir(), Origin::Default),
+                },
+            };
+            if dir.exists() && !dir.is_dir() {
+                return Err(invalid(
+                    origin,
+                    "cache.dir",
+                    format!("{} exists and is not a directory", display_with_tilde(&dir)),
+                ));
+            }
+            CacheConfig {
+                dir,
+                max_size_bytes: parse_size(
+                    src.take(raw.cache.max_size, DEFAULT_MAX_SIZE.to_owned()),
+                    "cache.max_size",
+                )?,
+                enabled: raw.cache.enabled.unwrap_or(true),
+            }
+        };
+
+        let transcode = {
+            let t = raw.transcode;
+            let workers: usize = in_range(
+                src.take(t.workers, 0),
+                "transcode.workers",
+                0..=64,
+                "0 = number of CPUs minus one",
+            )?;
+            let (quality, q_origin) = src.take(t.default_quality, "original".to_owned());
+            let default_quality = quality
+                .parse::<Quality>()
+                .map_err(|e| invalid(q_origin, "transcode.default_quality", e.to_string()))?;
+            let (high, _) = check_bitrate(
+                src.take(t.bitrate_kbps.high, DEFAULT_BITRATE_HIGH_KBPS),
+                "transcode.bitrate_kbps.high",
+            )?;
+            let (medium, medium_origin) = check_bitrate(
+                src.take(t.bitrate_kbps.medium, DEFAULT_BITRATE_MEDIUM_KBPS),
+                "transcode.bitrate_kbps.medium",
+            )?;
+            let (low, low_origin) = check_bitrate(
+                src.take(t.bitrate_kbps.low, DEFAULT_BITRATE_LOW_KBPS),
+                "transcode.bitrate_kbps.low",
+            )?;
+            if medium > high {
+                return Err(invalid(
+                    medium_origin,
+                    "transcode.bitrate_kbps.medium",
+                    format!("medium ({medium} kbit/s) must not exceed high ({high} kbit/s)"),
+                ));
+            }
+            if low > medium {
+                return Err(invalid(
+                    low_origin,
+                    "transcode.bitrate_kbps.low",
+                    format!("low ({low} kbit/s) must not exceed medium ({medium} kbit/s)"),
+                ));
+            }
+            TranscodeConfig {
+                workers: if workers == 0 {
+                    auto_workers()
+                } else {
+                    workers
+                },
+                nice: in_range(
+                    src.take(t.nice, DEFAULT_NICE),
+                    "transcode.nice",
+                    0..=19,
+                    "0 = normal priority, 19 = lowest",
+                )?,
+                default_quality,
+                lame_algorithm: in_range(
+                    src.take(t.encoder_quality, DEFAULT_ENCODER_QUALITY),
+                    "transcode.encoder_quality",
+                    0..=9,
+                    "LAME quality: 0 = best and slowest, 9 = fastest",
+                )?,
+                max_art_bytes: parse_size(
+                    src.take(t.max_art_size, DEFAULT_MAX_ART_SIZE.to_owned()),
+                    "transcode.max_art_size",
+                )?,
+                max_queue: in_range(
+                    src.take(t.max_queue, DEFAULT_MAX_QUEUE),
+                    "transcode.max_queue",
+                    1..=1000,
+                    "transcodes allowed to wait for a worker",
+                )?,
+                on_busy_503: {
+                    let (v, origin) = src.take(t.on_busy, "original".to_owned());
+                    match v.as_str() {
+                        "original" => false,
+                        "503" => true,
+                        other => {
+                            return Err(invalid(
+                                origin,
+                                "transcode.on_busy",
+                                format!("{other:?} is not a choice; use \"original\" or \"503\""),
+                            ));
+                        }
+                    }
+                },
+                retry_failed_after: Duration::from_secs(in_range(
+                    src.take(t.retry_failed_after_secs, DEFAULT_RETRY_FAILED_AFTER_SECS),
+                    "transcode.retry_failed_after_secs",
+                    0..=86_400 * 30,
+                    "seconds",
+                )?),
+                finish_abandoned: t.finish_abandoned.unwrap_or(true),
+                bitrate_kbps: Bitrates { high, medium, low },
+            }
+        };
+
+        let admin = {
+            let (token, origin) = src.take(raw.admin.token, String::new());
+            if token.is_empty() {
+                AdminConfig { token: None }
+            } else if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid(
+                    origin,
+                    "admin.token",
+                    format!(
+                        "a token must be at least {MIN_TOKEN_LEN} visible ASCII characters without spaces (e.g. the output of `openssl rand -hex 16`), or \"\" for loopback-only admin"
+                    ),
+                ));
+            } else {
+                AdminConfig { token: Some(token) }
+            }
+        };
+
+        // Checked last: a typo elsewhere in the file is reported before a
+        // directory missing on this machine.
+        let library = {
+            let metadata_cache_entries = in_range(
+                src.take(
+                    raw.library.metadata_cache_entries,
+                    DEFAULT_METADATA_CACHE_ENTRIES,
+                ),
+                "library.metadata_cache_entries",
+                0..=10_000_000,
+                "tracks",
+            )?;
+            let (root, origin) = match &overrides.music {
+                Some(dir) => (dir.clone(), Origin::Flag("--music")),
+                None => match raw.library.root {
+                    Some(r) => (src.path(r.get_ref()), src.origin(r.span())),
+                    None => (default_music_dir(), Origin::Default),
+                },
+            };
+            LibraryConfig {
+                root: if overrides.music_unused {
+                    root
+                } else {
+                    check_music_root(root, origin)?
+                },
+                follow_symlinks: raw.library.follow_symlinks.unwrap_or(true),
+                metadata_cache_entries,
+            }
+        };
+
+        Ok(Config {
+            server,
+            library,
+            cache,
+            transcode,
+            warm: {
+                let (names, origin) = src.take(raw.warm.qualities, vec!["medium".to_owned()]);
+                let qualities = parse_warm_qualities(&names)
+                    .map_err(|message| invalid(origin, "warm.qualities", message))?;
+                WarmConfig {
+                    prefetch_next: raw.warm.prefetch_next.unwrap_or(true),
+                    on_start: raw.warm.on_start.unwrap_or_default(),
+                    qualities,
+                }
+            },
+            admin,
+        })
+    }
+}
+
+/// Parses warm levels: at least one, each `high`, `medium` or `low`,
+/// duplicates dropped.
+///
+/// Errors: a message naming the offending value.
+pub fn parse_warm_qualities(names: &[String]) -> Result<Vec<Quality>, String> {
+    if names.is_empty() {
+        return Err("name at least one of \"high\", \"medium\", \"low\"".to_owned());
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let q: Quality = name
+            .parse()
+            .map_err(|e: crate::quality::UnknownQuality| e.to_string())?;
+        if q == Quality::Original {
+            return Err("\"original\" is never transcoded, so there is nothing to warm".to_owned());
+        }
+        if !out.contains(&q) {
+            out.push(q);
+        }
+    }
+    Ok(out)
+}
