@@ -12,6 +12,9 @@
 
 use std::path::{Component, Path};
 
+// A `file://` entry is a URI written in the playlist file (RFC 8089), so
+// its path is percent-encoded there; this is the one place that decodes
+// one, and what it yields still goes through `RelPath` and the resolver.
 use percent_encoding::percent_decode_str;
 
 use crate::library::{Library, LibraryFile, RelPath, ResolveError};
