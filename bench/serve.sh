@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Serving benchmark (issue 4): tapedeck against nginx on the same cached MP3,
-# both on 127.0.0.1 in one run, plus time to first byte on a miss, peak RSS
-# idle and loaded, and start-up time with 10 000 cache entries.
+# Serving benchmark (issues 4 and 17): tapedeck against nginx on the same
+# cached MP3, both on 127.0.0.1 in one run, plus time to first byte on a
+# miss, RSS idle, with 1000 idle sockets and loaded, a fresh client's time
+# to an answer while 1000 idle sockets or 200 slowloris senders are open,
+# and start-up time with 10 000 cache entries.
 #
 # usage: bench/serve.sh [LIBRARY_DIR] [SECONDS]
 #   LIBRARY_DIR  a library from bench/make-library.sh (built into
 #                ./target/bench-music when absent)
 #   SECONDS      duration of each wrk run (default 10)
 #
-# Targets: >= 1 GB/s full-file; ranges >= 0.5x nginx's requests/s; TTFB on a
-# miss <= 100 ms; RSS <= 6 MB idle, <= 32 MB with 2 transcodes + 16 streams.
+# Targets: full files >= 0.9x nginx's MB/s; 64 KiB ranges >= 0.6x nginx's
+# requests/s; TTFB on a miss <= 100 ms; RSS <= 5 MB idle, <= 24 MB with 1000
+# idle sockets, <= 32 MB with 2 transcodes + 16 streams; a fresh client
+# answered in < 1 s with 1000 idle sockets or 200 slowloris senders open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIB=${1:-target/bench-music}
@@ -39,8 +43,10 @@ NAME=$(basename "$TRACK")
 ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$NAME")
 
 PORT=18340
-# Two workers, so the loaded figure below has two transcodes running.
-printf '[transcode]\nworkers = 2\n' >"$WORK/tapedeck.toml"
+# Two workers, so the loaded figure below has two transcodes running; room
+# for the 1000 idle sockets below.
+printf '[server]\nmax_sockets = 2048\n[transcode]\nworkers = 2\n' >"$WORK/tapedeck.toml"
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 start_tapedeck() { # start_tapedeck CACHE_DIR
   "$BIN" --config "$WORK/tapedeck.toml" --music "$MUSIC" --cache "$1" \
     --listen 127.0.0.1:$PORT -q >"$WORK/tapedeck.log" 2>&1 &
@@ -52,10 +58,11 @@ stop_tapedeck() { kill "$TPID"; wait "$TPID" 2>/dev/null || true; }
 stats() { curl -sf "http://127.0.0.1:$PORT/admin/cache/stats"; }
 field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 rss_peak_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # ---- cached entry: tapedeck vs nginx --------------------------------------
 start_tapedeck "$WORK/cache"
-echo "== idle: peak RSS $(rss_peak_mb "$TPID") MB"
+echo "== idle: RSS $(rss_mb "$TPID") MB (peak $(rss_peak_mb "$TPID") MB)"
 URL="http://127.0.0.1:$PORT/play/$ENC?quality=medium"
 curl -sf -o /dev/null "$URL"
 until [ "$(stats | field cached_files)" = 1 ]; do sleep 0.05; done
@@ -106,6 +113,46 @@ printf '  full file : tapedeck %6s MB/s (%s req/s)   nginx %6s MB/s (%s req/s)  
   "$(to_mbs "$tf_bw")" "$tf_rps" "$(to_mbs "$nf_bw")" "$nf_rps" "$(echo "$tf_rps / $nf_rps" | bc -l)"
 printf '  64 KiB ranges: tapedeck %s req/s (%s MB/s)   nginx %s req/s (%s MB/s)   ratio %.2f\n' \
   "$tr_rps" "$(to_mbs "$tr_bw")" "$nr_rps" "$(to_mbs "$nr_bw")" "$(echo "$tr_rps / $nr_rps" | bc -l)"
+
+# ---- idle sockets and slowloris senders ------------------------------------
+# hold.py MODE N: opens N connections to tapedeck (idle: nothing sent;
+# slowloris: a request head that never ends, one more byte every 2 s),
+# prints "ready", and holds them until killed.
+cat >"$WORK/hold.py" <<PY
+import socket, sys, time
+mode, n = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", $PORT))
+    if mode == "slowloris":
+        s.sendall(b"GET /api/version HTTP/1.1\\r\\nHost: t\\r\\nX-a: ")
+    socks.append(s)
+print("ready", flush=True)
+while True:
+    time.sleep(2)
+    if mode == "slowloris":
+        for s in socks:
+            try:
+                s.sendall(b"a")
+            except OSError:
+                pass
+PY
+fresh_ms() { # a fresh client's time to a whole answer, median of 5, in ms
+  for _ in 1 2 3 4 5; do curl -s -o /dev/null -m 10 -w '%{time_total}\n' "http://127.0.0.1:$PORT/api/version"; done |
+    sort -n | awk 'NR == 3 { printf "%.1f", $1 * 1000 }'
+}
+hold() { # hold MODE N: prints the fresh-client time and tapedeck's RSS while held
+  local fifo="$WORK/hold.out"
+  python3 "$WORK/hold.py" "$1" "$2" >"$fifo" &
+  local hp=$!
+  until grep -q ready "$fifo" 2>/dev/null; do sleep 0.05; done
+  sleep 0.5
+  echo "== $2 $1 sockets open: RSS $(rss_mb "$TPID") MB, a fresh client answered in $(fresh_ms) ms (median of 5)"
+  kill "$hp"; wait "$hp" 2>/dev/null || true
+  sleep 0.5
+}
+hold idle 1000
+hold slowloris 200
 
 # ---- time to first byte on a miss -----------------------------------------
 ttfb=()

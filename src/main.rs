@@ -307,8 +307,6 @@ fn init_logging(args: &ServeArgs) {
             LevelFilter::Error
         })
         .set_time_format_rfc3339()
-        .add_filter_allow_str("tapedeck")
-        // Its accept loop reports why it stopped accepting.
-        .add_filter_allow_str("tiny_http");
+        .add_filter_allow_str("tapedeck");
     let _ = simplelog::WriteLogger::init(level, cfg.build(), std::io::stderr());
 }

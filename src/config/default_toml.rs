@@ -16,9 +16,15 @@ pub fn default_toml() -> String {
 # (the phones on your LAN); "127.0.0.1:8340" only this machine; port 0 = any.
 listen = "{DEFAULT_LISTEN}"
 # Requests served at the same time; more get "503 Service Unavailable" with
-# Retry-After. Each one costs a thread (a few tens of KB of memory).
+# Retry-After. Each one costs a thread (a few tens of KB of memory); one
+# client may use at most half of them.
 max_connections = {DEFAULT_MAX_CONNECTIONS}
-# Seconds a connection may stay silent before it is closed.
+# Open connections (sockets) at most, busy or idle. An idle connection costs
+# no thread, a few hundred bytes; at the cap the longest-idle one is closed
+# to make room, and a new one is refused with 503 when all are busy.
+max_sockets = {DEFAULT_MAX_SOCKETS}
+# Seconds an idle connection is kept open, and seconds a client has to send
+# a whole request once it has started (else 408).
 read_timeout_secs = {DEFAULT_READ_TIMEOUT_SECS}
 # Seconds a write to a stalled client may block before the response is dropped.
 write_timeout_secs = {DEFAULT_WRITE_TIMEOUT_SECS}

@@ -36,6 +36,7 @@ pub const MP3_BITRATES_KBPS: [u32; 13] =
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8340";
 const DEFAULT_MAX_CONNECTIONS: i64 = 32;
+const DEFAULT_MAX_SOCKETS: i64 = 512;
 const DEFAULT_READ_TIMEOUT_SECS: i64 = 30;
 const DEFAULT_WRITE_TIMEOUT_SECS: i64 = 30;
 const DEFAULT_MAX_SIZE: &str = "2 GiB";
@@ -80,8 +81,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Requests served at once; more get `503` with `Retry-After`.
     pub max_connections: usize,
-    /// How long a connection may stay silent (between or inside requests)
-    /// before it is closed.
+    /// Open connections at most, idle ones included.
+    pub max_sockets: usize,
+    /// How long an idle connection is kept, and how long a client has to
+    /// send a whole request from its first byte.
     pub read_timeout: Duration,
     /// How long a write to a client may block before the response is abandoned.
     pub write_timeout: Duration,
@@ -334,6 +337,12 @@ impl Config {
                     "server.max_connections",
                     1..=4096,
                     "requests served at once",
+                )?,
+                max_sockets: in_range(
+                    src.take(raw.server.max_sockets, DEFAULT_MAX_SOCKETS),
+                    "server.max_sockets",
+                    8..=65_536,
+                    "open connections",
                 )?,
                 read_timeout: Duration::from_secs(in_range(
                     src.take(raw.server.read_timeout_secs, DEFAULT_READ_TIMEOUT_SECS),

@@ -38,6 +38,7 @@ pub(super) struct RawWarm {
 pub(super) struct RawServer {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) max_connections: Option<Spanned<i64>>,
+    pub(super) max_sockets: Option<Spanned<i64>>,
     pub(super) read_timeout_secs: Option<Spanned<i64>>,
     pub(super) write_timeout_secs: Option<Spanned<i64>>,
 }

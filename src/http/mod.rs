@@ -1,42 +1,58 @@
-//! The HTTP server: tiny_http's accept loop feeding a fixed set of handler
-//! threads, with a hard cap on requests in flight, socket timeouts, panic
-//! containment and one log line per request.
+//! The HTTP server: a small HTTP/1.1 layer of our own on `httparse`, one
+//! event-loop thread that accepts and watches idle connections
+//! ([`event_loop`]), and a fixed set of `max_connections` handler threads
+//! that each read a request, answer it and write the response on the same
+//! thread (no hand-over between reading and answering).
 //!
-//! tiny_http owns accepting and parsing; it keeps a thread per open
-//! connection and an unbounded queue. We bound the work ourselves: one
-//! dispatcher thread takes parsed requests and hands each to one of
-//! `max_connections` handler threads, or answers `503` with `Retry-After`
-//! when all are busy. Timeouts and `TCP_NODELAY` are set on the listening
-//! socket, which Linux copies onto every accepted connection, so a stalled
-//! client cannot hold a thread forever and keep-alive Range replies are not
-//! held back by Nagle's algorithm.
+//! Why not tiny_http: its 0.12 release allocates the size a client claims
+//! for a body it drains (one request aborts the process), panics outside
+//! any handler on a huge `Content-Length`, reads a request head without
+//! bound, keeps a thread and two descriptors per open connection, and
+//! queues a pipelined response behind the one before it on the same
+//! connection, so one client that does not read froze every other. Here a
+//! request is only handed to a handler once its head and body (both
+//! bounded) are in memory, idle sockets cost no thread, every response is
+//! written with a timeout, and one client may hold at most half the
+//! handlers.
+//!
+//! Guarantees kept from before: at most `max_connections` requests in
+//! flight, a `503` with `Retry-After` at once beyond that, a panic in a
+//! handler becomes a logged `500`, one log line per request, and a
+//! graceful stop.
 
 pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod conditional;
+pub mod conn;
 pub mod error;
+pub mod event_loop;
 pub mod events;
 pub mod files;
 pub mod range;
 pub mod reply;
 pub mod request;
+pub mod respond;
 pub mod router;
 pub mod transcoded;
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use log::{error, info, warn};
-use tiny_http::{Header, Response, StatusCode};
+use mio::{Poll, Waker};
 
 use crate::app::App;
-use reply::{Body, Reply};
+use conn::{Conn, Taken};
+use event_loop::EventLoop;
+use reply::Reply;
 use request::{Method, Request, log_path};
 
 /// What a handler sees: the services and the HTTP layer's own state.
@@ -56,80 +72,96 @@ impl Context {
     }
 }
 
-/// A running server. Dropping it without [`Server::shutdown`] leaves the
-/// threads running until the process exits.
-pub struct Server {
-    addr: SocketAddr,
-    /// The tiny_http server whose accept loop is running.
-    http: Arc<std::sync::Mutex<Arc<tiny_http::Server>>>,
-    stopping: Arc<AtomicBool>,
-    dispatcher: Option<JoinHandle<()>>,
-    handlers: Vec<JoinHandle<()>>,
-}
+/// How long a handler waits for the next request on a keep-alive
+/// connection before handing it back to the event loop: long enough for a
+/// client on the LAN to send it, short enough to cost nothing.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// How long [`Server::shutdown`] waits for responses in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(700);
 
+/// A running server. Dropping it without [`Server::shutdown`] leaves the
+/// threads running until the process exits.
+pub struct Server {
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    event_loop: Option<JoinHandle<()>>,
+    handlers: Vec<JoinHandle<()>>,
+}
+
+/// The handler threads' shared state.
+struct Handlers {
+    ctx: Context,
+    /// Connections given back to the event loop, and its waker.
+    park: Sender<Conn>,
+    waker: Arc<Waker>,
+    stopping: Arc<AtomicBool>,
+    /// Requests in flight per client address.
+    per_peer: PeerSlots,
+}
+
 impl Server {
     /// Binds `app.config.server.listen` and starts serving.
     ///
-    /// Errors: the address cannot be bound (in use, no permission) or a
-    /// socket option or thread cannot be set up.
+    /// Errors: the address cannot be bound (in use, no permission), or the
+    /// event loop or a thread cannot be set up.
     pub fn start(app: App) -> io::Result<Server> {
-        let server_cfg = app.config.server.clone();
-        let listener = TcpListener::bind(server_cfg.listen)?;
-        configure_listener(&listener, server_cfg.read_timeout, server_cfg.write_timeout)?;
+        let cfg = app.config.server.clone();
+        raise_descriptor_limit(cfg.max_sockets + 4 * cfg.max_connections + 64);
+        let listener = TcpListener::bind(cfg.listen)?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        // A second handle on the socket, for starting a new accept loop if
-        // tiny_http's ends (see `dispatch`).
-        let spare = listener.try_clone()?;
-        let http =
-            Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
-        let current = Arc::new(std::sync::Mutex::new(Arc::clone(&http)));
-
-        let ctx = Arc::new(Context::new(app));
+        let poll = Poll::new()?;
+        let waker = event_loop::waker(&poll)?;
         let stopping = Arc::new(AtomicBool::new(false));
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let max = server_cfg.max_connections;
-        let (tx, rx) = crossbeam_channel::bounded::<tiny_http::Request>(max);
-
-        let mut handlers = Vec::with_capacity(max);
-        for i in 0..max {
-            let rx = rx.clone();
-            let ctx = Arc::clone(&ctx);
-            let in_flight = Arc::clone(&in_flight);
+        // A rendezvous channel: the event loop's send succeeds only when a
+        // handler is waiting for work, which is how it knows to answer 503.
+        let (to_handlers, from_loop) = crossbeam_channel::bounded::<Conn>(0);
+        let (park, parked_rx) = crossbeam_channel::unbounded::<Conn>();
+        let shared = Arc::new(Handlers {
+            ctx: Context::new(app),
+            park,
+            waker: Arc::clone(&waker),
+            stopping: Arc::clone(&stopping),
+            per_peer: PeerSlots::new((cfg.max_connections / 2).max(1)),
+        });
+        let mut handlers = Vec::with_capacity(cfg.max_connections);
+        for i in 0..cfg.max_connections {
+            let shared = Arc::clone(&shared);
+            let rx: Receiver<Conn> = from_loop.clone();
             handlers.push(
                 std::thread::Builder::new()
                     .name(format!("http-{i}"))
                     .spawn(move || {
-                        for req in rx {
-                            serve_one(&ctx, req);
-                            in_flight.fetch_sub(1, Ordering::AcqRel);
+                        for conn in rx {
+                            serve_connection(&shared, conn);
                         }
                     })?,
             );
         }
-
-        let forward = Forward {
-            tx,
-            in_flight,
-            max,
+        let event_loop = EventLoop {
+            poll,
+            listener,
+            to_handlers,
+            parked_rx,
+            open: Arc::new(AtomicUsize::new(0)),
+            max_sockets: cfg.max_sockets,
+            read_timeout: cfg.read_timeout,
             stopping: Arc::clone(&stopping),
         };
-        let dispatcher = {
-            let current = Arc::clone(&current);
-            let idle = server_cfg.read_timeout;
-            std::thread::Builder::new()
-                .name("http-dispatch".into())
-                .spawn(move || dispatch(http, &current, &spare, &forward, idle))?
-        };
-        spawn_accept_tick(addr, server_cfg.read_timeout, Arc::clone(&stopping))?;
-
+        let event_loop = std::thread::Builder::new()
+            .name("http-events".into())
+            .spawn(move || {
+                if let Err(e) = event_loop.run() {
+                    error!("the connection event loop stopped: {e}");
+                }
+            })?;
         Ok(Server {
             addr,
-            http: current,
             stopping,
-            dispatcher: Some(dispatcher),
+            waker,
+            event_loop: Some(event_loop),
             handlers,
         })
     }
@@ -139,17 +171,14 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting requests, lets responses in progress finish for up
-    /// to 0.7 s, and returns. Responses still running after that are cut
-    /// off when the process exits.
+    /// Stops accepting and closes idle connections, lets responses in
+    /// progress finish for up to 0.7 s, and returns. Responses still
+    /// running after that are cut off when the process exits.
     pub fn shutdown(mut self) {
         self.stopping.store(true, Ordering::Release);
-        self.http
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unblock();
-        if let Some(d) = self.dispatcher.take() {
-            let _ = d.join();
+        let _ = self.waker.wake();
+        if let Some(h) = self.event_loop.take() {
+            let _ = h.join();
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while Instant::now() < deadline && self.handlers.iter().any(|h| !h.is_finished()) {
@@ -158,299 +187,126 @@ impl Server {
     }
 }
 
-/// Hands parsed requests to the handler threads, or answers 503 when all
-/// are busy or the server is stopping.
-struct Forward {
-    tx: crossbeam_channel::Sender<tiny_http::Request>,
-    in_flight: Arc<AtomicUsize>,
-    max: usize,
-    stopping: Arc<AtomicBool>,
-}
-
-impl Forward {
-    /// Returns false when no more requests can be taken.
-    fn forward(&self, req: tiny_http::Request) -> bool {
-        if self.stopping.load(Ordering::Acquire) {
-            busy(req, "shutting down");
-            return false;
-        }
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            warn!("all {} handler threads busy; answering 503", self.max);
-            busy(req, "server busy");
-            return true;
-        }
-        self.tx.send(req).is_ok()
-    }
-}
-
-/// The dispatcher: takes requests from tiny_http and forwards them.
-///
-/// tiny_http's accept loop stops for good at the first error `accept()`
-/// returns, and the listening socket carries `SO_RCVTIMEO` (so accepted
-/// connections inherit it), which makes `accept()` fail with `EAGAIN`
-/// after `read_timeout` without a new connection. [`spawn_accept_tick`]
-/// keeps that from happening; for that or any other accept error
-/// (`EMFILE`, ...) a new tiny_http server is started on the same socket,
-/// and a thread drains the requests still arriving on the old one's
-/// connections until it has had none for a long while.
-fn dispatch(
-    mut http: Arc<tiny_http::Server>,
-    current: &std::sync::Mutex<Arc<tiny_http::Server>>,
-    spare: &TcpListener,
-    forward: &Forward,
-    idle: Duration,
-) {
+/// Serves requests on `conn` until it goes quiet (then it goes back to the
+/// event loop), closes, or must close.
+fn serve_connection(h: &Handlers, mut conn: Conn) {
     loop {
-        match http.recv() {
-            Ok(req) => {
-                if !forward.forward(req) {
+        let open = conn.read_available();
+        match conn.take_request() {
+            Taken::Request {
+                request,
+                close_after,
+            } => {
+                let close = close_after || !open || h.stopping.load(Ordering::Acquire);
+                let Some(reusable) = serve_request(h, &conn, request, close) else {
+                    return;
+                };
+                if !reusable {
+                    return;
+                }
+                conn.idle_since = Instant::now();
+                if conn.buf.is_empty() && !conn.linger(LINGER) {
+                    give_back(h, conn);
                     return;
                 }
             }
-            Err(e) => {
-                if forward.stopping.load(Ordering::Acquire) {
-                    return;
-                }
-                let fresh = match spare.try_clone().and_then(|l| {
-                    tiny_http::Server::from_listener(l, None).map_err(io::Error::other)
-                }) {
-                    Ok(s) => Arc::new(s),
-                    Err(e2) => {
-                        error!(
-                            "accepting connections failed ({e}) and cannot restart ({e2}); no new connections will be served"
-                        );
-                        return;
-                    }
-                };
-                warn!("accepting connections failed ({e}); accepting again");
-                *current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
-                let old = std::mem::replace(&mut http, fresh);
-                let drain = Forward {
-                    tx: forward.tx.clone(),
-                    in_flight: Arc::clone(&forward.in_flight),
-                    max: forward.max,
-                    stopping: Arc::clone(&forward.stopping),
-                };
-                // Its connections close after `idle` without a request; a
-                // long download may sit between two, so wait well past it.
-                let quiet = (idle * 20).max(Duration::from_secs(600));
-                let spawned =
-                    std::thread::Builder::new()
-                        .name("http-drain".into())
-                        .spawn(move || {
-                            loop {
-                                match old.recv_timeout(quiet) {
-                                    Ok(Some(req)) => {
-                                        if !drain.forward(req) {
-                                            break;
-                                        }
-                                    }
-                                    Ok(None) => break,
-                                    // The old accept loop is gone: no error repeats.
-                                    Err(_) => {}
-                                }
-                            }
-                        });
-                if let Err(e) = spawned {
-                    error!("cannot start a drain thread: {e}");
-                }
+            Taken::Incomplete if open && !h.stopping.load(Ordering::Acquire) => {
+                give_back(h, conn);
+                return;
+            }
+            Taken::Incomplete => return,
+            Taken::Refused { status, message } => {
+                let started = Instant::now();
+                let reply = Reply::error(status, message);
+                let result = respond::write_reply(
+                    &conn.stream,
+                    reply,
+                    false,
+                    true,
+                    h.ctx.app.config.server.write_timeout,
+                );
+                info!(
+                    "{} - - {status} {} ms (refused: {message})",
+                    conn.peer.ip(),
+                    started.elapsed().as_millis()
+                );
+                drop(result);
+                return;
             }
         }
     }
 }
 
-/// Opens and closes a connection to our own socket every third of
-/// `read_timeout`, so tiny_http's blocking `accept()` never sits idle long
-/// enough for the inherited `SO_RCVTIMEO` to end it (see [`dispatch`]).
-fn spawn_accept_tick(
-    addr: SocketAddr,
-    read_timeout: Duration,
-    stopping: Arc<AtomicBool>,
-) -> io::Result<()> {
-    let target = match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, a.port()))
-        }
-        SocketAddr::V6(a) if a.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-        }
-        a => a,
-    };
-    let every = (read_timeout / 3).max(Duration::from_millis(100));
-    std::thread::Builder::new()
-        .name("http-tick".into())
-        .spawn(move || {
-            while !stopping.load(Ordering::Acquire) {
-                std::thread::sleep(every);
-                if let Err(e) = std::net::TcpStream::connect_timeout(&target, every) {
-                    log::debug!("accept tick to {target}: {e}");
-                }
-            }
-        })?;
-    Ok(())
-}
-
-/// Sets the options every accepted connection inherits from the listening
-/// socket on Linux: `TCP_NODELAY`, `SO_RCVTIMEO` (`read`) and `SO_SNDTIMEO`
-/// (`write`).
-///
-/// Errors: `setsockopt` failing (it does not on a TCP socket).
-pub fn configure_listener(
-    listener: &TcpListener,
-    read: Duration,
-    write: Duration,
-) -> io::Result<()> {
-    let socket = socket2::SockRef::from(listener);
-    socket.set_tcp_nodelay(true)?;
-    socket.set_read_timeout(Some(read))?;
-    socket.set_write_timeout(Some(write))?;
-    Ok(())
-}
-
-/// Reads `TCP_NODELAY`, `SO_RCVTIMEO` and `SO_SNDTIMEO` back from a socket
-/// (a timeout of zero when none is set).
-#[doc(hidden)]
-pub fn socket_options(socket: &impl std::os::fd::AsFd) -> io::Result<(bool, Duration, Duration)> {
-    let socket = socket2::SockRef::from(socket);
-    Ok((
-        socket.tcp_nodelay()?,
-        socket.read_timeout()?.unwrap_or_default(),
-        socket.write_timeout()?.unwrap_or_default(),
-    ))
-}
-
-/// Answers `503` from the dispatcher without tying up a handler thread.
-fn busy(req: tiny_http::Request, why: &str) {
-    let reply = Reply::error(503, why).header("Retry-After", "1");
-    let method = req.method().clone();
-    let path = log_path(req.url());
-    let status = reply.status;
-    let (response, _) = to_response(reply);
-    let _ = req.respond(response);
-    info!("{method} {path} {status} 0 bytes 0 ms ({why})");
-}
-
-/// Largest request body read; a larger one is refused with 413 before a
-/// handler runs.
-const MAX_BODY_BYTES: usize = admin::MAX_WARM_BODY_BYTES;
-
-/// Our [`Request`] for tiny_http's, with the body read (at most
-/// [`MAX_BODY_BYTES`]; GET and HEAD bodies are not read).
-fn to_request(req: &mut tiny_http::Request) -> Result<Request, Reply> {
-    let mut ours = Request::new(Method::parse(req.method().as_str()), req.url());
-    ours.headers = req
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_owned(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    ours.peer = req.remote_addr().copied();
-    if !ours.is_get_or_head() {
-        let too_large = || {
-            Reply::error(
-                413,
-                format!("the body is limited to {MAX_BODY_BYTES} bytes"),
-            )
-        };
-        if req.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(too_large());
-        }
-        match req
-            .as_reader()
-            .take(MAX_BODY_BYTES as u64 + 1)
-            .read_to_end(&mut ours.body)
-        {
-            Ok(n) if n > MAX_BODY_BYTES => return Err(too_large()),
-            Ok(_) => {}
-            Err(e) => return Err(Reply::error(400, format!("cannot read the body: {e}"))),
-        }
+/// Hands a quiet connection back to the event loop.
+fn give_back(h: &Handlers, conn: Conn) {
+    if h.park.send(conn).is_ok() {
+        let _ = h.waker.wake();
     }
-    Ok(ours)
 }
 
-/// Handles one request on a handler thread and logs it.
-fn serve_one(ctx: &Context, mut req: tiny_http::Request) {
+/// Answers one request on `conn` and logs it. Returns whether the
+/// connection can carry another request; `None` when it broke.
+fn serve_request(h: &Handlers, conn: &Conn, request: Request, close: bool) -> Option<bool> {
     let started = Instant::now();
-    let reply = match to_request(&mut req) {
-        Ok(ours) => {
-            let what = format!("{} {}", ours.method, log_path(&ours.path));
-            catch_panics(|| router::handle(ctx, &ours), || what)
-        }
-        Err(reply) => reply,
+    let peer = conn.peer.ip();
+    let method = request.method.clone();
+    let path = log_path(&request.path);
+    // Held until the response is written: writing is what a client that
+    // does not read makes a handler wait for.
+    let slot = h.per_peer.enter(peer);
+    let reply = if slot.is_some() {
+        let what = || format!("{method} {path}");
+        catch_panics(|| router::handle(&h.ctx, &request), what)
+    } else {
+        warn!(
+            "{peer} has {} requests in flight; answering 503",
+            h.per_peer.cap
+        );
+        Reply::error(503, "too many requests from this client at once").header("Retry-After", "1")
     };
-    if matches!(reply.body, Body::Events(_)) {
-        return stream_events(req, reply, started);
-    }
-    respond(req, reply, started);
+    let outcome = finish(h, conn, &method, &path, reply, close, started);
+    drop(slot);
+    outcome
 }
 
-/// Sends a [`Body::Events`] reply on the raw connection, chunked, every
-/// event flushed at once (tiny_http buffers chunked bodies in 8 KiB chunks
-/// and never flushes), and logs the request when the stream ends.
-fn stream_events(req: tiny_http::Request, reply: Reply, started: Instant) {
-    let path = log_path(req.url());
-    let peer = req
-        .remote_addr()
-        .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
-    let Reply {
-        status,
-        headers,
-        body: Body::Events(writer),
-    } = reply
-    else {
-        return;
-    };
-    let result = catch_unwind(AssertUnwindSafe(|| -> io::Result<u64> {
-        let mut out = req.into_writer();
-        let mut head = format!(
-            "HTTP/1.1 {status} OK\r\nServer: tapedeck/{}\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        for (name, value) in &headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
-        out.write_all(head.as_bytes())?;
-        out.flush()?;
-        let mut body = chunked_transfer::Encoder::with_flush_after_write(out);
-        let sent = (writer.0)(&mut body);
-        drop(body);
-        sent
+/// Writes `reply` and logs the request line.
+fn finish(
+    h: &Handlers,
+    conn: &Conn,
+    method: &Method,
+    path: &str,
+    reply: Reply,
+    close: bool,
+    started: Instant,
+) -> Option<bool> {
+    let status = reply.status;
+    let peer = conn.peer.ip();
+    let streaming = matches!(reply.body, reply::Body::Events(_));
+    let timeout = h.ctx.app.config.server.write_timeout;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        respond::write_reply(&conn.stream, reply, *method == Method::Head, close, timeout)
     }));
     let ms = started.elapsed().as_millis();
+    let note = if streaming { "; event stream" } else { "" };
     match result {
-        Ok(Ok(bytes)) => info!("{peer} GET {path} 200 {bytes} bytes {ms} ms (event stream)"),
-        Ok(Err(e)) => {
-            info!("{peer} GET {path} 200 - bytes {ms} ms (event stream; client gone: {e})")
+        Ok(Ok(sent)) => {
+            info!(
+                "{peer} {method} {path} {status} {} bytes {ms} ms{note}",
+                sent.bytes
+            );
+            Some(sent.reusable)
         }
-        Err(_) => error!("event stream {path} panicked"),
-    }
-}
-
-/// Sends `reply` and logs the request.
-fn respond(req: tiny_http::Request, reply: Reply, started: Instant) {
-    let method = req.method().clone();
-    let path = log_path(req.url());
-    let peer = req
-        .remote_addr()
-        .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
-    let status = reply.status;
-    let (response, sent) = to_response(reply);
-    let result = req.respond(response);
-    let bytes = if method == tiny_http::Method::Head {
-        0
-    } else {
-        sent.load(Ordering::Relaxed)
-    };
-    let ms = started.elapsed().as_millis();
-    match result {
-        Ok(()) => info!("{peer} {method} {path} {status} {bytes} bytes {ms} ms"),
-        Err(e) => info!("{peer} {method} {path} {status} {bytes} bytes {ms} ms (client gone: {e})"),
+        Ok(Err(e)) => {
+            info!("{peer} {method} {path} {status} - bytes {ms} ms (client gone: {e}{note})");
+            None
+        }
+        Err(panic) => {
+            error!(
+                "writing the response to {method} {path} panicked: {}",
+                crate::panic_message(&*panic)
+            );
+            None
+        }
     }
 }
 
@@ -464,63 +320,81 @@ pub fn catch_panics(handler: impl FnOnce() -> Reply, what: impl FnOnce() -> Stri
     })
 }
 
-/// Converts a [`Reply`] for tiny_http, with a counter of body bytes sent.
-///
-/// The length is always given and the chunked threshold lifted, so tiny_http
-/// sends `Content-Length` (it otherwise switches to chunked above 32 KiB).
-fn to_response(reply: Reply) -> (Response<Box<dyn Read + Send>>, Arc<AtomicU64>) {
-    let Reply {
-        status,
-        headers,
-        body,
-    } = reply;
-    let len = body.len();
-    let has_length = body.has_length();
-    let inner = match body.into_reader() {
-        Ok(r) => r,
-        Err(e) => {
-            error!("preparing a response body: {e}");
-            return to_response(Reply::error(500, "the file could not be read"));
-        }
-    };
-    let sent = Arc::new(AtomicU64::new(0));
-    let reader: Box<dyn Read + Send> = Box::new(CountingReader {
-        inner,
-        count: Arc::clone(&sent),
-    });
-    let mut tiny_headers: Vec<Header> = Vec::with_capacity(headers.len() + 1);
-    let server = concat!("tapedeck/", env!("CARGO_PKG_VERSION"));
-    for (name, value) in
-        std::iter::once(("Server", server)).chain(headers.iter().map(|(n, v)| (*n, v.as_str())))
-    {
-        match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            Ok(h) => tiny_headers.push(h),
-            Err(()) => error!("dropping header {name} with a non-ASCII value"),
+/// Requests in flight per client address: one client may hold at most
+/// `cap` handler threads, so a phone or a script that opens many
+/// connections and stops reading cannot starve the rest of the house.
+struct PeerSlots {
+    cap: usize,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A request counted against its client; uncounted when dropped.
+struct PeerSlot<'a> {
+    slots: &'a PeerSlots,
+    peer: IpAddr,
+}
+
+impl PeerSlots {
+    fn new(cap: usize) -> PeerSlots {
+        PeerSlots {
+            cap,
+            counts: Mutex::new(HashMap::new()),
         }
     }
-    let size = usize::try_from(len).unwrap_or(usize::MAX);
-    // A known length is always sent as Content-Length (tiny_http would go
-    // chunked above 32 KiB); an unknown one is chunked.
-    let response = if has_length {
-        Response::new(StatusCode(status), tiny_headers, reader, Some(size), None)
-            .with_chunked_threshold(usize::MAX)
-    } else {
-        Response::new(StatusCode(status), tiny_headers, reader, None, None)
+
+    /// Counts a request from `peer`; `None` when it has `cap` already.
+    fn enter(&self, peer: IpAddr) -> Option<PeerSlot<'_>> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(peer).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot { slots: self, peer })
+    }
+}
+
+impl Drop for PeerSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.slots.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one (systemd's default
+/// soft limit of 1024 would otherwise cap the sockets), and warns when even
+/// the hard limit is below `wanted`.
+fn raise_descriptor_limit(wanted: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    (response, sent)
-}
-
-/// Counts the bytes read through it (the body bytes actually sent).
-struct CountingReader {
-    inner: Box<dyn Read + Send>,
-    count: Arc<AtomicU64>,
-}
-
-impl Read for CountingReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+    // SAFETY: getrlimit and setrlimit read and write one rlimit we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let have = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    if have < wanted {
+        warn!(
+            "only {have} open files allowed (want {wanted} for server.max_sockets and the handlers); \
+             lower max_sockets or raise LimitNOFILE"
+        );
     }
 }
 
@@ -534,5 +408,22 @@ mod tests {
         assert_eq!(reply.status, 500);
         let ok = catch_panics(|| Reply::error(404, "not found"), || "GET /y".into());
         assert_eq!(ok.status, 404);
+    }
+
+    #[test]
+    fn one_client_holds_at_most_its_share() {
+        let slots = PeerSlots::new(2);
+        let a: IpAddr = "10.0.0.2".parse().unwrap();
+        let b: IpAddr = "10.0.0.3".parse().unwrap();
+        let first = slots.enter(a);
+        let second = slots.enter(a);
+        assert!(first.is_some() && second.is_some());
+        assert!(slots.enter(a).is_none(), "a third from the same client");
+        assert!(slots.enter(b).is_some(), "another client is not affected");
+        drop(first);
+        assert!(
+            slots.enter(a).is_some(),
+            "a slot comes back when a request ends"
+        );
     }
 }

@@ -351,6 +351,25 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The address a `tapedeck serve` child prints ("open http://ADDR/").
+pub fn printed_addr(stdout: std::process::ChildStdout) -> SocketAddr {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the server printed its URL")
+            .expect("stdout");
+        if let Some(rest) = line.trim().strip_prefix("open http://") {
+            return rest
+                .split('/')
+                .next()
+                .and_then(|a| a.parse().ok())
+                .expect("an address");
+        }
+    }
+}
+
 /// Waits until something accepts connections on loopback `port`.
 pub fn wait_for_port(port: u16) {
     wait_until(
