@@ -45,7 +45,8 @@ ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]
 PORT=18340
 # Two workers, so the loaded figure below has two transcodes running; room
 # for the 1000 idle sockets below.
-printf '[server]\nmax_sockets = 2048\n[transcode]\nworkers = 2\n' >"$WORK/tapedeck.toml"
+# Prefetch off: the first play must leave exactly one entry.
+printf '[server]\nmax_sockets = 2048\n[transcode]\nworkers = 2\n[warm]\nprefetch_next = false\n' >"$WORK/tapedeck.toml"
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 start_tapedeck() { # start_tapedeck CACHE_DIR
   "$BIN" --config "$WORK/tapedeck.toml" --music "$MUSIC" --cache "$1" \

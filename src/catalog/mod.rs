@@ -15,7 +15,6 @@ mod search;
 mod walk;
 
 use std::fs::Metadata;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -156,7 +155,9 @@ impl Catalog {
     pub fn new(library: Library, capacity: usize) -> Catalog {
         Catalog {
             library,
-            lru: NonZeroUsize::new(capacity).map(|c| Mutex::new(lru::LruCache::new(c))),
+            // Unbounded and trimmed by hand: `LruCache::new` would allocate
+            // the whole capacity (20 000 slots by default) up front.
+            lru: (capacity > 0).then(|| Mutex::new(lru::LruCache::unbounded())),
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -207,6 +208,9 @@ impl Catalog {
                     info: Arc::clone(&info),
                 },
             );
+            while lru.len() > self.capacity {
+                lru.pop_lru();
+            }
         }
         info
     }
