@@ -3,11 +3,13 @@
 //! sending one) with epoll (through mio), so an idle or slow socket costs a
 //! file descriptor and a few hundred bytes, never a thread.
 //!
-//! When a connection has bytes to read it is handed to a free handler
-//! thread, which reads and answers requests on it until it goes quiet, then
-//! hands it back. With every handler busy, the loop answers a complete
-//! request itself with `503` and `Retry-After` (without waiting: the loop
-//! never blocks).
+//! When a connection has bytes, the loop reads them without waiting; once a
+//! whole request is in, a free handler thread takes the connection with
+//! it, answers, and keeps reading and answering on the same thread while
+//! the client keeps sending, then hands the connection back. A request
+//! still coming in never occupies a handler. With every handler busy, the
+//! loop answers the request itself with `503` and `Retry-After` (without
+//! waiting: the loop never blocks).
 //!
 //! Limits it enforces: at most `max_sockets` open connections (at the cap
 //! the connection idle the longest is closed to make room, else the new
@@ -44,6 +46,9 @@ pub const WAKER: Token = Token(1);
 /// timeout.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
+/// How long the loop waits for a handler thread it just started.
+const HANDLER_START: Duration = Duration::from_millis(200);
+
 /// How long accepting pauses after running out of file descriptors.
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -51,9 +56,12 @@ const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 pub struct EventLoop {
     pub poll: Poll,
     pub listener: TcpListener,
-    /// Connections to hand to a free handler (a rendezvous channel: a send
-    /// succeeds only when a handler is waiting).
-    pub to_handlers: Sender<Conn>,
+    /// Requests (with their connections) to hand to a free handler (a
+    /// rendezvous channel: a send succeeds only when a handler is waiting).
+    pub to_handlers: Sender<Work>,
+    /// Starts one more handler thread; false when there are
+    /// `max_connections` already (or one cannot be started).
+    pub add_handler: Box<dyn FnMut() -> bool + Send>,
     /// Connections handlers give back to wait for their next request.
     pub parked_rx: Receiver<Conn>,
     /// Open connections, wherever they are.
@@ -61,6 +69,14 @@ pub struct EventLoop {
     pub max_sockets: usize,
     pub read_timeout: Duration,
     pub stopping: Arc<AtomicBool>,
+}
+
+/// A whole request and its connection, for a handler.
+pub struct Work {
+    pub conn: Conn,
+    pub request: super::request::Request,
+    /// The connection cannot carry another request after this one.
+    pub close_after: bool,
 }
 
 /// A connection waiting in the loop.
@@ -92,6 +108,7 @@ impl EventLoop {
             mut poll,
             listener,
             to_handlers,
+            mut add_handler,
             parked_rx,
             open,
             max_sockets,
@@ -136,7 +153,7 @@ impl EventLoop {
                     WAKER => {}
                     token => {
                         if let Some(w) = st.waiting.remove(&token) {
-                            dispatch(&poll, &mut st, w, &to_handlers);
+                            dispatch(&poll, &mut st, w, &to_handlers, &mut *add_handler);
                         }
                     }
                 }
@@ -189,34 +206,60 @@ fn wait(poll: &Poll, st: &mut State, mut conn: Conn) {
     }
 }
 
-/// A waiting connection has bytes: a free handler takes it, else the loop
-/// answers a complete request with 503 itself.
-fn dispatch(poll: &Poll, st: &mut State, w: Waiting, to_handlers: &Sender<Conn>) {
-    match to_handlers.try_send(w.conn) {
-        Ok(()) => {}
-        Err(TrySendError::Full(mut conn)) => {
-            let open = conn.read_available();
-            match conn.take_request() {
-                Taken::Request { request, .. } => {
-                    let reply = Reply::error(503, "server busy").header("Retry-After", "1");
-                    refuse_now(&conn.stream, reply);
-                    warn!(
-                        "{} {} {}: every handler thread is busy; answered 503",
-                        conn.peer.ip(),
-                        request.method,
-                        super::request::log_path(&request.path)
-                    );
-                }
-                Taken::Refused { status, message } => {
-                    refuse_now(&conn.stream, Reply::error(status, message));
-                }
-                Taken::Incomplete if open => wait(poll, st, conn),
-                Taken::Incomplete => {}
+/// A waiting connection has bytes: the loop reads them, and once a whole
+/// request is in, a free handler takes the connection with it (a new one
+/// is started when all are busy and there are fewer than
+/// `max_connections`); with none free the loop answers `503` itself. A
+/// request still coming in stays here, so a slow client never occupies a
+/// handler.
+fn dispatch(
+    poll: &Poll,
+    st: &mut State,
+    w: Waiting,
+    to_handlers: &Sender<Work>,
+    add_handler: &mut dyn FnMut() -> bool,
+) {
+    let mut conn = w.conn;
+    let open = conn.read_available();
+    let (request, close_after) = match conn.take_request() {
+        Taken::Request {
+            request,
+            close_after,
+        } => (request, close_after || !open),
+        Taken::Refused { status, message } => {
+            refuse_now(&conn.stream, Reply::error(status, message));
+            debug!("{}: refused with {status}: {message}", conn.peer);
+            return;
+        }
+        Taken::Incomplete if open => return wait(poll, st, conn),
+        Taken::Incomplete => return,
+    };
+    let work = Work {
+        conn,
+        request,
+        close_after,
+    };
+    let refused = match to_handlers.try_send(work) {
+        Ok(()) => return,
+        Err(TrySendError::Full(work)) if add_handler() => {
+            // The new thread takes it as soon as it runs.
+            match to_handlers.send_timeout(work, HANDLER_START) {
+                Ok(()) => return,
+                Err(e) => e.into_inner(),
             }
         }
+        Err(TrySendError::Full(work)) => work,
         // Stopping: the connection closes.
-        Err(TrySendError::Disconnected(_)) => {}
-    }
+        Err(TrySendError::Disconnected(_)) => return,
+    };
+    let reply = Reply::error(503, "server busy").header("Retry-After", "1");
+    refuse_now(&refused.conn.stream, reply);
+    warn!(
+        "{} {} {}: every handler thread is busy; answered 503",
+        refused.conn.peer.ip(),
+        refused.request.method,
+        super::request::log_path(&refused.request.path)
+    );
 }
 
 /// Accepts every connection the listener has, within the socket cap.
@@ -329,16 +372,17 @@ fn sweep(st: &mut State, read_timeout: Duration) {
         .collect();
     for token in expired {
         if let Some(w) = st.waiting.remove(&token)
-            && w.conn.request_started.is_some() {
-                refuse_now(
-                    &w.conn.stream,
-                    Reply::error(408, "the request was not complete in time"),
-                );
-                debug!(
-                    "{}: request incomplete after {read_timeout:?}; 408",
-                    w.conn.peer
-                );
-            }
+            && w.conn.request_started.is_some()
+        {
+            refuse_now(
+                &w.conn.stream,
+                Reply::error(408, "the request was not complete in time"),
+            );
+            debug!(
+                "{}: request incomplete after {read_timeout:?}; 408",
+                w.conn.peer
+            );
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! The HTTP server: a small HTTP/1.1 layer of our own on `httparse`, one
 //! event-loop thread that accepts and watches idle connections
-//! ([`event_loop`]), and a fixed set of `max_connections` handler threads
-//! that each read a request, answer it and write the response on the same
-//! thread (no hand-over between reading and answering).
+//! ([`event_loop`]) and reads a request that arrives on an idle
+//! connection, and up to `max_connections` handler threads (started as the
+//! first requests need them, then kept). A handler answers the request,
+//! writes the response, and keeps the connection while the client keeps
+//! sending: a keep-alive client's next request is read, answered and
+//! written on the same thread, with no hand-over.
 //!
 //! Why not tiny_http: its 0.12 release allocates the size a client claims
 //! for a body it drains (one request aborts the process), panics outside
@@ -51,7 +54,7 @@ use mio::{Poll, Waker};
 
 use crate::app::App;
 use conn::{Conn, Taken};
-use event_loop::EventLoop;
+use event_loop::{EventLoop, Work};
 use reply::Reply;
 use request::{Method, Request, log_path};
 
@@ -87,7 +90,7 @@ pub struct Server {
     stopping: Arc<AtomicBool>,
     waker: Arc<Waker>,
     event_loop: Option<JoinHandle<()>>,
-    handlers: Vec<JoinHandle<()>>,
+    handlers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 /// The handler threads' shared state.
@@ -117,7 +120,7 @@ impl Server {
         let stopping = Arc::new(AtomicBool::new(false));
         // A rendezvous channel: the event loop's send succeeds only when a
         // handler is waiting for work, which is how it knows to answer 503.
-        let (to_handlers, from_loop) = crossbeam_channel::bounded::<Conn>(0);
+        let (to_handlers, from_loop) = crossbeam_channel::bounded::<Work>(0);
         let (park, parked_rx) = crossbeam_channel::unbounded::<Conn>();
         let shared = Arc::new(Handlers {
             ctx: Context::new(app),
@@ -126,24 +129,43 @@ impl Server {
             stopping: Arc::clone(&stopping),
             per_peer: PeerSlots::new((cfg.max_connections / 2).max(1)),
         });
-        let mut handlers = Vec::with_capacity(cfg.max_connections);
-        for i in 0..cfg.max_connections {
-            let shared = Arc::clone(&shared);
-            let rx: Receiver<Conn> = from_loop.clone();
-            handlers.push(
-                std::thread::Builder::new()
-                    .name(format!("http-{i}"))
+        // Handler threads start when the first requests need them (an idle
+        // server keeps none), up to max_connections, and then stay.
+        let handlers = Arc::new(Mutex::new(Vec::with_capacity(cfg.max_connections)));
+        let add_handler = {
+            let handlers = Arc::clone(&handlers);
+            let max = cfg.max_connections;
+            move || -> bool {
+                let mut list = handlers.lock().unwrap_or_else(|e| e.into_inner());
+                if list.len() >= max {
+                    return false;
+                }
+                let shared = Arc::clone(&shared);
+                let rx: Receiver<Work> = from_loop.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("http-{}", list.len()))
                     .spawn(move || {
-                        for conn in rx {
-                            serve_connection(&shared, conn);
+                        for work in rx {
+                            serve_connection(&shared, work);
                         }
-                    })?,
-            );
-        }
+                    });
+                match spawned {
+                    Ok(h) => {
+                        list.push(h);
+                        true
+                    }
+                    Err(e) => {
+                        warn!("cannot start a handler thread: {e}");
+                        false
+                    }
+                }
+            }
+        };
         let event_loop = EventLoop {
             poll,
             listener,
             to_handlers,
+            add_handler: Box::new(add_handler),
             parked_rx,
             open: Arc::new(AtomicUsize::new(0)),
             max_sockets: cfg.max_sockets,
@@ -181,35 +203,50 @@ impl Server {
             let _ = h.join();
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while Instant::now() < deadline && self.handlers.iter().any(|h| !h.is_finished()) {
+        let busy = || {
+            self.handlers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|h| !h.is_finished())
+        };
+        while Instant::now() < deadline && busy() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
 
-/// Serves requests on `conn` until it goes quiet (then it goes back to the
+/// Serves the request the event loop read, then the ones that follow on
+/// the same connection until it goes quiet (then it goes back to the
 /// event loop), closes, or must close.
-fn serve_connection(h: &Handlers, mut conn: Conn) {
+fn serve_connection(h: &Handlers, work: Work) {
+    let Work {
+        mut conn,
+        request,
+        close_after,
+    } = work;
+    let mut next = Some((request, close_after));
     loop {
+        if let Some((request, close_after)) = next.take() {
+            let close = close_after || h.stopping.load(Ordering::Acquire);
+            let Some(reusable) = serve_request(h, &conn, request, close) else {
+                return;
+            };
+            if !reusable {
+                return;
+            }
+            conn.idle_since = Instant::now();
+            if conn.buf.is_empty() && !conn.linger(LINGER) {
+                give_back(h, conn);
+                return;
+            }
+        }
         let open = conn.read_available();
         match conn.take_request() {
             Taken::Request {
                 request,
                 close_after,
-            } => {
-                let close = close_after || !open || h.stopping.load(Ordering::Acquire);
-                let Some(reusable) = serve_request(h, &conn, request, close) else {
-                    return;
-                };
-                if !reusable {
-                    return;
-                }
-                conn.idle_since = Instant::now();
-                if conn.buf.is_empty() && !conn.linger(LINGER) {
-                    give_back(h, conn);
-                    return;
-                }
-            }
+            } => next = Some((request, close_after || !open)),
             Taken::Incomplete if open && !h.stopping.load(Ordering::Acquire) => {
                 give_back(h, conn);
                 return;
@@ -217,10 +254,9 @@ fn serve_connection(h: &Handlers, mut conn: Conn) {
             Taken::Incomplete => return,
             Taken::Refused { status, message } => {
                 let started = Instant::now();
-                let reply = Reply::error(status, message);
                 let result = respond::write_reply(
                     &conn.stream,
-                    reply,
+                    Reply::error(status, message),
                     false,
                     true,
                     h.ctx.app.config.server.write_timeout,
