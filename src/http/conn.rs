@@ -98,6 +98,11 @@ impl Conn {
                         self.request_started = Some(Instant::now());
                     }
                     self.buf.extend_from_slice(&chunk[..n]);
+                    if n < room {
+                        // Drained (a short read): spare the read that
+                        // would only say so.
+                        return true;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -285,13 +285,11 @@ fn give_back(h: &Handlers, conn: Conn) {
 fn serve_request(h: &Handlers, conn: &Conn, request: Request, close: bool) -> Option<bool> {
     let started = Instant::now();
     let peer = conn.peer.ip();
-    let method = request.method.clone();
-    let path = log_path(&request.path);
     // Held until the response is written: writing is what a client that
     // does not read makes a handler wait for.
     let slot = h.per_peer.enter(peer);
     let reply = if slot.is_some() {
-        let what = || format!("{method} {path}");
+        let what = || format!("{} {}", request.method, log_path(&request.path));
         catch_panics(|| router::handle(&h.ctx, &request), what)
     } else {
         warn!(
@@ -300,7 +298,7 @@ fn serve_request(h: &Handlers, conn: &Conn, request: Request, close: bool) -> Op
         );
         Reply::error(503, "too many requests from this client at once").header("Retry-After", "1")
     };
-    let outcome = finish(h, conn, &method, &path, reply, close, started);
+    let outcome = finish(h, conn, &request, reply, close, started);
     drop(slot);
     outcome
 }
@@ -309,12 +307,14 @@ fn serve_request(h: &Handlers, conn: &Conn, request: Request, close: bool) -> Op
 fn finish(
     h: &Handlers,
     conn: &Conn,
-    method: &Method,
-    path: &str,
+    request: &Request,
     reply: Reply,
     close: bool,
     started: Instant,
 ) -> Option<bool> {
+    let method = &request.method;
+    // Decoded only when a line is written (not at -q, under load).
+    let path = || log_path(&request.path);
     let status = reply.status;
     let peer = conn.peer.ip();
     let streaming = matches!(reply.body, reply::Body::Events(_));
@@ -327,18 +327,23 @@ fn finish(
     match result {
         Ok(Ok(sent)) => {
             info!(
-                "{peer} {method} {path} {status} {} bytes {ms} ms{note}",
+                "{peer} {method} {} {status} {} bytes {ms} ms{note}",
+                path(),
                 sent.bytes
             );
             Some(sent.reusable)
         }
         Ok(Err(e)) => {
-            info!("{peer} {method} {path} {status} - bytes {ms} ms (client gone: {e}{note})");
+            info!(
+                "{peer} {method} {} {status} - bytes {ms} ms (client gone: {e}{note})",
+                path()
+            );
             None
         }
         Err(panic) => {
             error!(
-                "writing the response to {method} {path} panicked: {}",
+                "writing the response to {method} {} panicked: {}",
+                path(),
                 crate::panic_message(&*panic)
             );
             None
