@@ -9,6 +9,8 @@
 #   LIBRARY_DIR  a library from bench/make-library.sh (built into
 #                ./target/bench-music when absent)
 #   SECONDS      duration of each wrk run (default 10)
+# TAPEDECK_BIN=PATH runs that binary instead of building target/release's
+# (e.g. a musl build, to see what musl's allocator costs).
 #
 # Targets: full files >= 0.9x nginx's MB/s; 64 KiB ranges >= 0.6x nginx's
 # requests/s; TTFB on a miss <= 100 ms; RSS <= 5 MB idle, <= 24 MB with 1000
@@ -23,8 +25,12 @@ if ! need wrk || ! need nginx || ! need curl; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl >/dev/null
 fi
 [ -d "$LIB" ] || bash bench/make-library.sh "$LIB"
-cargo build --release -q
-BIN=$PWD/target/release/tapedeck
+if [ -n "${TAPEDECK_BIN:-}" ]; then
+  BIN=$(realpath "$TAPEDECK_BIN")
+else
+  cargo build --release -q
+  BIN=$PWD/target/release/tapedeck
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

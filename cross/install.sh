@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or upgrades) tapedeck on a Raspberry Pi over ssh/scp.
 #
-# usage: cross/install.sh user@host [aarch64|armv7]
+# usage: cross/install.sh user@host [aarch64|armv7|armv6]
 #   Without a target, the Pi is asked (uname -m). Build first with
 #   cross/build.sh. Needs sudo on the Pi.
 #
@@ -32,13 +32,15 @@ if [ -z "$arch" ]; then
   case "$machine" in
     aarch64 | arm64) arch=aarch64 ;;
     armv7l | armv8l) arch=armv7 ;;
-    *) echo "cross/install.sh: $host is $machine; tapedeck is built for aarch64 and armv7" >&2; exit 1 ;;
+    armv6l) arch=armv6 ;;
+    *) echo "cross/install.sh: $host is $machine; tapedeck is built for aarch64, armv7 and armv6" >&2; exit 1 ;;
   esac
 fi
 case "$arch" in
   aarch64) triple=aarch64-unknown-linux-gnu ;;
   armv7) triple=armv7-unknown-linux-gnueabihf ;;
-  *) echo "cross/install.sh: unknown target '$arch' (aarch64 or armv7)" >&2; exit 2 ;;
+  armv6) triple=arm-unknown-linux-musleabihf ;;
+  *) echo "cross/install.sh: unknown target '$arch' (aarch64, armv7 or armv6)" >&2; exit 2 ;;
 esac
 bin=target/$triple/release/tapedeck
 if [ ! -x "$bin" ]; then
