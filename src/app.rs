@@ -10,7 +10,7 @@ use std::sync::Arc;
 use log::error;
 
 use crate::cache::Cache;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Scanner};
 use crate::config::Config;
 use crate::library::Library;
 use crate::prefetch::Prefetcher;
@@ -42,6 +42,8 @@ pub struct App {
     pub warmer: Option<Warmer>,
     /// Next-track prefetch; `None` without workers, and for commands.
     pub prefetcher: Option<Prefetcher>,
+    /// The library scan (tags, album index); servers only.
+    pub scanner: Option<Scanner>,
 }
 
 /// Why the services could not be assembled.
@@ -117,6 +119,15 @@ impl App {
             }
             None => (None, None),
         };
+        // Tags are read ahead, quietly, so the first search is as fast as
+        // the next and the album index exists; browsing works meanwhile.
+        let scanner = match mode {
+            Mode::Serve => Some(
+                Scanner::start(Arc::clone(&catalog), config.transcode.nice)
+                    .map_err(AppError::Thread)?,
+            ),
+            Mode::Command => None,
+        };
         Ok(App {
             config,
             library,
@@ -124,6 +135,7 @@ impl App {
             workers,
             warmer,
             prefetcher,
+            scanner,
         })
     }
 }

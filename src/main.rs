@@ -173,6 +173,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let config = Config::load(config_file.as_deref(), &overrides)?;
     if let Some(file) = &config_file {
         info!("config: {}", file.display());
+        warn_if_readable_by_others(file, &config);
     }
     // Before anything is printed: a supervisor that reads the URL and at once
     // sends SIGTERM must find the handler in place, not the default action.
@@ -182,24 +183,11 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     })?;
     let root = config.library.root.clone();
     let listen = config.server.listen;
-    let nice = config.transcode.nice;
     let _cache_lock = lock_cache(&config.cache.dir)?;
     let app = App::new(config, Mode::Serve)?;
-    let catalog = std::sync::Arc::clone(&app.catalog);
     let server = Server::start(app)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
     let addr = server.addr();
-    // Tags are read ahead, quietly, so the first search is as fast as the
-    // next; browsing works meanwhile (it reads what it needs).
-    if let Err(e) = std::thread::Builder::new()
-        .name("library-scan".into())
-        .spawn(move || {
-            tapedeck::workers::set_nice(nice);
-            catalog.scan();
-        })
-    {
-        log::warn!("cannot start the library scan: {e}");
-    }
     info!(
         "tapedeck {} (LAME {}) serving {} on http://{addr}/",
         env!("CARGO_PKG_VERSION"),
@@ -220,6 +208,23 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     server.shutdown();
     info!("stopped");
     Ok(())
+}
+
+/// The config holds the Subsonic users' passwords: say so when other
+/// users of this machine can read it.
+fn warn_if_readable_by_others(file: &std::path::Path, config: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    if config.users.is_empty() {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.permissions().mode() & 0o044 != 0
+    {
+        log::warn!(
+            "{} holds passwords of [[users]] and other users can read it; chmod 600 it (or 640 for a service group)",
+            file.display()
+        );
+    }
 }
 
 /// Takes the cache directory's lock for the server's lifetime, so that

@@ -54,6 +54,21 @@ impl Key {
         Key(b)
     }
 
+    /// The key of a derived entry (a scaled cover...): SHA-256 over a
+    /// label and length-prefixed fields, apart from transcode keys.
+    pub fn derived(label: &str, fields: &[&[u8]]) -> Key {
+        let mut h = Sha256::new();
+        h.update(b"tapedeck-derived");
+        h.update(FORMAT_VERSION.to_le_bytes());
+        h.update((label.len() as u64).to_le_bytes());
+        h.update(label.as_bytes());
+        for f in fields {
+            h.update((f.len() as u64).to_le_bytes());
+            h.update(f);
+        }
+        Key(h.finalize().into())
+    }
+
     /// Lowercase hex, 64 characters: the entry's file stem.
     pub fn hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()

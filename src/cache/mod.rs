@@ -30,8 +30,37 @@ pub use lock::{DirLock, LockError, lock_dir, lock_holder};
 /// How often a hit rewrites an entry's mtime, at most.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// What an entry holds; its file name ends in the kind's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A transcoded MP3 (`<key>.mp3`).
+    Mp3,
+    /// A scaled-down cover picture (`<key>.jpg`).
+    Jpeg,
+}
+
+impl EntryKind {
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            EntryKind::Mp3 => "mp3",
+            EntryKind::Jpeg => "jpg",
+        }
+    }
+
+    fn of_name(name: &str) -> Option<(EntryKind, &str)> {
+        if let Some(stem) = name.strip_suffix(".mp3") {
+            Some((EntryKind::Mp3, stem))
+        } else {
+            name.strip_suffix(".jpg")
+                .map(|stem| (EntryKind::Jpeg, stem))
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    kind: EntryKind,
     size: u64,
     last_use: SystemTime,
     created: SystemTime,
@@ -185,7 +214,9 @@ impl Cache {
                 }
                 continue;
             }
-            let Some(key) = name.strip_suffix(".mp3").and_then(Key::from_hex) else {
+            let Some((kind, key)) = EntryKind::of_name(name)
+                .and_then(|(kind, stem)| Some((kind, Key::from_hex(stem)?)))
+            else {
                 continue;
             };
             let Ok(meta) = item.metadata() else { continue };
@@ -197,6 +228,7 @@ impl Cache {
             st.entries.insert(
                 key,
                 Entry {
+                    kind,
                     size: meta.len(),
                     last_use,
                     created: meta.created().unwrap_or(last_use),
@@ -244,7 +276,11 @@ impl Cache {
 
     /// Path of the complete entry for `key` (whether or not it exists).
     pub fn entry_path(&self, key: &Key) -> PathBuf {
-        self.dir.join(format!("{}.mp3", key.hex()))
+        self.file_of(key, EntryKind::Mp3)
+    }
+
+    fn file_of(&self, key: &Key, kind: EntryKind) -> PathBuf {
+        self.dir.join(format!("{}.{}", key.hex(), kind.extension()))
     }
 
     /// Path of the in-flight file for `key`.
@@ -261,7 +297,7 @@ impl Cache {
             st.misses += 1;
             return None;
         };
-        let path = self.dir.join(format!("{}.mp3", key.hex()));
+        let path = self.file_of(key, entry.kind);
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) => {
@@ -379,7 +415,7 @@ impl Cache {
             else {
                 return Err(st.used_bytes + st.reserved_bytes + extra - self.budget_bytes);
             };
-            let path = self.entry_path(&key);
+            let path = self.file_of(&key, entry.kind);
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -428,6 +464,7 @@ impl Cache {
         if let Some(old) = st.entries.insert(
             *key,
             Entry {
+                kind: EntryKind::Mp3,
                 size,
                 last_use: now,
                 created: now,
@@ -441,6 +478,57 @@ impl Cache {
         drop(st);
         drop(reservation);
         Ok(entry)
+    }
+
+    /// Stores a small entry of `kind` made in memory (a scaled cover),
+    /// within the budget like any other: written as `.part`, synced and
+    /// renamed. Returns false when the budget cannot hold it.
+    ///
+    /// Errors: writing or renaming the file fails (nothing is left).
+    pub fn store_bytes(
+        self: &Arc<Self>,
+        key: &Key,
+        kind: EntryKind,
+        bytes: &[u8],
+    ) -> io::Result<bool> {
+        let Some(reservation) = self.reserve(bytes.len() as u64) else {
+            return Ok(false);
+        };
+        let part = self.part_path(key);
+        let entry = self.file_of(key, kind);
+        let written = (|| {
+            let mut f = File::create(&part)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()?;
+            fs::rename(&part, &entry)?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&part);
+            return Err(e);
+        }
+        let now = SystemTime::now();
+        let mut st = self.lock();
+        st.reserved_bytes = st.reserved_bytes.saturating_sub(reservation.bytes);
+        let mut reservation = reservation;
+        reservation.bytes = 0;
+        let size = bytes.len() as u64;
+        if let Some(old) = st.entries.insert(
+            *key,
+            Entry {
+                kind,
+                size,
+                last_use: now,
+                created: now,
+                touched: now,
+            },
+        ) {
+            st.used_bytes = st.used_bytes.saturating_sub(old.size);
+        }
+        st.used_bytes += size;
+        drop(st);
+        drop(reservation);
+        Ok(true)
     }
 
     /// Deletes entries last used more than `older_than` ago, or all when
@@ -458,7 +546,7 @@ impl Cache {
             .collect();
         let (mut files, mut bytes) = (0, 0);
         for (key, entry) in victims {
-            match fs::remove_file(self.entry_path(&key)) {
+            match fs::remove_file(self.file_of(&key, entry.kind)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -478,10 +566,12 @@ impl Cache {
     /// an entry is broken) and removes the broken ones. Entries are
     /// checked without holding the cache lock, so serving goes on.
     pub fn verify(&self, mut check: impl FnMut(&Path) -> Result<(), String>) -> VerifyReport {
+        // Pictures are not MP3s; a broken one only fails to decode.
         let snapshot: Vec<(Key, u64)> = self
             .lock()
             .entries
             .iter()
+            .filter(|(_, e)| e.kind == EntryKind::Mp3)
             .map(|(k, e)| (*k, e.size))
             .collect();
         let mut report = VerifyReport::default();

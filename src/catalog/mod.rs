@@ -8,22 +8,26 @@
 //! search shows exactly what `/play` would serve: nothing hidden, nothing
 //! outside the root.
 
+pub mod albums;
 mod info;
 mod order;
 mod playlists;
+mod scan;
 mod search;
 mod walk;
 
 use std::fs::Metadata;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use log::warn;
 
+pub use albums::AlbumIndex;
 pub use info::{TrackInfo, embedded_cover, read_track_info};
 pub use order::{natural_cmp, sort_tracks};
 pub use playlists::{PlaylistEntry, PlaylistError, PlaylistView};
+pub use scan::{RESCAN_EVERY, ScanStatus, Scanner};
 pub use search::{SearchHits, fold};
 
 use crate::library::{Library, LibraryDir, LibraryEntry, RelPath, ResolveError, mtime_ns};
@@ -142,6 +146,11 @@ pub struct Catalog {
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// The ID3 view as of the last scan.
+    index: RwLock<Arc<AlbumIndex>>,
+    scanning: AtomicBool,
+    /// Tracks seen by the current (else the last) scan.
+    scanned: AtomicU64,
 }
 
 /// A short version string for a file: size and mtime in hex.
@@ -161,6 +170,9 @@ impl Catalog {
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            index: RwLock::new(Arc::new(AlbumIndex::default())),
+            scanning: AtomicBool::new(false),
+            scanned: AtomicU64::new(0),
         }
     }
 

@@ -2,44 +2,17 @@
 //! folder entered once (symlink cycles) and at most [`MAX_DEPTH`] deep.
 //! Used by the start-up scan, search, warm jobs and the playlist list.
 
-use std::collections::{HashSet, VecDeque};
-use std::os::unix::fs::MetadataExt;
-use std::time::Instant;
-
-use log::info;
-
 use super::order::{natural_cmp, sort_tracks};
 use super::{Catalog, CoverRef, TrackItem, folder_art, is_audio, is_playlist, version_of};
 use crate::library::{LibraryDir, LibraryEntry, RelPath, ResolveError};
+use std::collections::{HashSet, VecDeque};
+use std::os::unix::fs::MetadataExt;
 
 /// Folders deeper than this below the root are not walked (a guard against
 /// symlink cycles that the visited set does not catch).
 const MAX_DEPTH: usize = 32;
 
 impl Catalog {
-    /// Reads the tags of every track into the metadata cache (up to its
-    /// capacity), so the first search is as fast as the next. Meant for a
-    /// background thread at start; logs what it did.
-    pub fn scan(&self) {
-        let started = Instant::now();
-        let before = self.stats().misses;
-        let (mut tracks, mut dirs) = (0u64, 0u64);
-        self.walk(|entry, _| {
-            if entry.metadata.is_dir() {
-                dirs += 1;
-            } else if is_audio(&entry.name) {
-                tracks += 1;
-                self.track_info(&entry.path, &entry.relative, &entry.metadata);
-            }
-            true
-        });
-        info!(
-            "library scan: {tracks} tracks in {dirs} folders, {} read, in {:.1} s",
-            self.stats().misses - before,
-            started.elapsed().as_secs_f64()
-        );
-    }
-
     /// Visits every folder, audio file and playlist below the root, breadth first,
     /// folders in natural order. `visit(entry, folder_cover)` gets the
     /// folder art of the entry's folder and returns false to stop. Each

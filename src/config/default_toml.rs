@@ -102,6 +102,23 @@ qualities = ["medium"]
 # least {MIN_TOKEN_LEN} characters, e.g. from `openssl rand -hex 16`.
 # "" = no token: /admin/* answers only clients on this machine (loopback).
 token = ""
+
+# Users of the Subsonic API, for the phone apps (DSub, Symfonium,
+# Substreamer, Amperfy, Tempo, Ultrasonic): server URL http://<pi>:8340,
+# then a name and password from here. Without a user the apps cannot log in
+# (the web player needs none). One [[users]] table per person; keep this
+# file readable by tapedeck alone (chmod 600), as it holds the passwords.
+# [[users]]
+# name = "anna"
+# password = "a long passphrase"
+# # Optional: a key for apps that log in with an OpenSubsonic API key
+# # instead of a password (at least 16 characters, `openssl rand -hex 20`).
+# api_key = ""
+# # May read other users' details.
+# admin = false
+# # The level a track plays at when the app sets no bit rate limit
+# # (default: transcode.default_quality).
+# quality = "medium"
 "#,
         root = display_with_tilde(&default_music_dir()).replace('\\', "\\\\"),
         cache = display_with_tilde(&default_cache_dir()).replace('\\', "\\\\"),

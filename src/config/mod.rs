@@ -12,6 +12,7 @@ mod default_toml;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod users;
 
 use std::fmt;
 use std::io;
@@ -27,6 +28,7 @@ use raw::{
     RawConfig, Source, check_bitrate, check_music_root, display_with_tilde, in_range, invalid,
     line_column, parse_listen, parse_size,
 };
+pub use users::User;
 
 /// Bitrates (kbit/s) an MPEG-1 Layer III frame can carry (ISO/IEC 11172-3,
 /// table for layer III), the only values a CBR quality level may use. 56 is
@@ -60,6 +62,9 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     pub warm: WarmConfig,
     pub admin: AdminConfig,
+    /// Users of the Subsonic API (`[[users]]`); none means the API answers
+    /// every request with an error saying how to add one.
+    pub users: Vec<User>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,6 +545,7 @@ impl Config {
                 }
             },
             admin,
+            users: users::validate(raw.users, &src)?,
         })
     }
 }

@@ -23,6 +23,7 @@ pub(super) struct RawConfig {
     pub(super) transcode: RawTranscode,
     pub(super) warm: RawWarm,
     pub(super) admin: RawAdmin,
+    pub(super) users: Vec<super::users::RawUser>,
 }
 
 #[derive(Debug, Default, Deserialize)]

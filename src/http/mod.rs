@@ -37,6 +37,7 @@ pub mod reply;
 pub mod request;
 pub mod respond;
 pub mod router;
+pub mod subsonic;
 pub mod transcoded;
 
 use std::collections::HashMap;
@@ -63,14 +64,18 @@ pub struct Context {
     pub app: App,
     /// Event streams open now (each holds a handler thread).
     pub event_streams: Arc<AtomicUsize>,
+    /// Subsonic logins (the config's users, failed-login counts).
+    pub subsonic: subsonic::Authenticator,
 }
 
 impl Context {
     /// The handler context for `app`.
     pub fn new(app: App) -> Context {
+        let subsonic = subsonic::Authenticator::new(app.config.users.clone());
         Context {
             app,
             event_streams: Arc::new(AtomicUsize::new(0)),
+            subsonic,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::error::HttpError;
 use super::reply::Reply;
 use super::request::{Method, Request, decode_dir_path, decode_path};
 use super::{Context, admin, api, assets, files, transcoded};
-use crate::library::RelPath;
+use crate::library::{LibraryFile, RelPath};
 use crate::quality::Quality;
 
 /// `GET /api/version`.
@@ -34,6 +34,9 @@ fn route(ctx: &Context, req: &Request) -> Result<Reply, HttpError> {
     }
     if path.starts_with("/admin/") {
         return admin::handle(ctx, req);
+    }
+    if let Some(method) = path.strip_prefix("/rest/") {
+        return super::subsonic::handle(ctx, req, method);
     }
     if let Some(rest) = path
         .strip_prefix("/api/browse/")
@@ -95,6 +98,25 @@ fn play(ctx: &Context, req: &Request, rest: &str) -> Result<Reply, HttpError> {
         Some(q) => q.parse::<Quality>()?,
     };
     let file = app.library.resolve(&decode_path(rest)?)?;
+    // The playlist is a hint (query parameters arrive decoded): one that
+    // breaks a path rule is ignored.
+    let playlist = req.param("playlist").and_then(|p| RelPath::new(&p).ok());
+    Ok(serve_track(ctx, req, file, quality, playlist))
+}
+
+/// A library file at `quality`: the transcoded entry (a hit, or a
+/// transcode streamed while it runs), else the original with Range and
+/// validators. A play from the start queues the next track (of
+/// `playlist`, else of its folder) for prefetch. Shared by `/play` and the
+/// Subsonic `stream`.
+pub fn serve_track(
+    ctx: &Context,
+    req: &Request,
+    file: LibraryFile,
+    quality: Quality,
+    playlist: Option<RelPath>,
+) -> Reply {
+    let app = &ctx.app;
     if quality != Quality::Original
         && let Some(reply) = transcoded::serve(ctx, |name| req.header(name), &file, quality)
     {
@@ -106,16 +128,19 @@ fn play(ctx: &Context, req: &Request, rest: &str) -> Result<Reply, HttpError> {
             && req.method == Method::Get
             && let Some(prefetcher) = &app.prefetcher
         {
-            // The playlist is a hint (query parameters arrive decoded): one
-            // that breaks a path rule is ignored.
-            let playlist = req.param("playlist").and_then(|p| RelPath::new(&p).ok());
             prefetcher.after(&file.relative, quality, playlist);
         }
-        return Ok(reply);
+        return reply;
     }
+    original(req, file, "inline")
+}
+
+/// The original file, with Range and validators; `disposition` is
+/// `inline` (play) or `attachment` (download).
+pub fn original(req: &Request, file: LibraryFile, disposition: &str) -> Reply {
     let content_type = files::content_type(&file.path);
-    let disposition = files::content_disposition(&file.relative);
-    Ok(files::serve(
+    let disposition = files::content_disposition(&file.relative).replacen("inline", disposition, 1);
+    files::serve(
         |name| req.header(name),
         file.file,
         &file.metadata,
@@ -124,5 +149,5 @@ fn play(ctx: &Context, req: &Request, rest: &str) -> Result<Reply, HttpError> {
     .header("Content-Disposition", disposition)
     // A file from the library must never run as a page on our origin.
     .header("Content-Security-Policy", "sandbox")
-    .header("X-Content-Type-Options", "nosniff"))
+    .header("X-Content-Type-Options", "nosniff")
 }

@@ -1,0 +1,198 @@
+//! Media: `stream` (the same cache, workers and streaming path as `/play`,
+//! with Range), `download` (the original file), and `getCoverArt`
+//! (the picture, or with `size` a JPEG scaled down to fit, kept in the
+//! cache directory under the same budget so phone list views stay fast).
+
+use std::io::Read;
+
+use image::codecs::jpeg::JpegEncoder;
+
+use super::Call;
+use super::error::ApiError;
+use super::ids::Id;
+use super::model;
+use crate::cache::{EntryKind, Key};
+use crate::catalog::CoverImage;
+use crate::http::reply::{Body, Reply};
+use crate::http::router;
+use crate::library::{LibraryFile, RelPath};
+use crate::quality::Quality;
+
+/// Largest `size` a cover is scaled to, in pixels.
+const MAX_COVER_SIZE: i64 = 2048;
+/// JPEG quality of scaled covers (libjpeg's scale): small, and clean at
+/// phone sizes.
+const COVER_JPEG_QUALITY: u8 = 85;
+
+fn song_file(call: &Call<'_>) -> Result<LibraryFile, ApiError> {
+    let Ok(Id::Song(path)) = Id::decode(call.params.required("id")?) else {
+        return Err(ApiError::NotFound("song"));
+    };
+    call.ctx
+        .app
+        .library
+        .resolve(&path)
+        .map_err(|_| ApiError::NotFound("song"))
+}
+
+/// The level a `stream` call plays at: `format=raw` is the original; a bit
+/// rate limit of 0 (none) or at least the high level's is the user's
+/// default level; at least medium's, medium; below, low (never above the
+/// user's default). Any other `format` is MP3: an original default becomes
+/// high.
+pub fn stream_quality(call: &Call<'_>) -> Result<Quality, ApiError> {
+    let rates = call.ctx.app.config.transcode.bitrate_kbps;
+    let default = model::user_quality(call);
+    let format = call.params.get("format").filter(|f| !f.is_empty());
+    if format == Some("raw") {
+        return Ok(Quality::Original);
+    }
+    let max = call.params.int("maxBitRate", 0, 0, i64::from(u32::MAX))?;
+    let capped = if max == 0 || max >= i64::from(rates.high) {
+        default
+    } else {
+        let cap = if max >= i64::from(rates.medium) {
+            Quality::Medium
+        } else {
+            Quality::Low
+        };
+        // The lower of the two, by bit rate (the original is the highest).
+        match (rates.for_quality(default), rates.for_quality(cap)) {
+            (Some(d), Some(c)) if d < c => default,
+            _ => cap,
+        }
+    };
+    Ok(match (capped, format) {
+        (Quality::Original, Some(_)) => Quality::High,
+        (q, _) => q,
+    })
+}
+
+/// `stream`: the song at the level [`stream_quality`] picks, as `/play`
+/// serves it (a cache hit with validators and Range, or a transcode
+/// streamed while it runs with its exact length and Range into it). Not a
+/// play: nothing is counted.
+///
+/// Errors: 10 without `id`, 70 for an unknown song, 0 for a bad bit rate.
+pub fn stream(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let quality = stream_quality(call)?;
+    let file = song_file(call)?;
+    Ok(router::serve_track(call.ctx, call.req, file, quality, None))
+}
+
+/// `download`: the original file, with Range.
+///
+/// Errors: 10 without `id`, 70 for an unknown song.
+pub fn download(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let file = song_file(call)?;
+    Ok(router::original(call.req, file, "attachment"))
+}
+
+/// The library path whose cover an ID names: a song or folder itself, an
+/// album's folder, an artist's first album with art, a playlist's first
+/// song with art.
+fn cover_path(call: &Call<'_>, id: &str) -> Result<RelPath, ApiError> {
+    let catalog = &call.ctx.app.catalog;
+    match Id::decode(id) {
+        Ok(Id::Song(p) | Id::Dir(p) | Id::Album(p)) => Ok(p),
+        Ok(Id::Artist(name)) => {
+            let index = catalog.index();
+            let artist = index.artist(&name).ok_or(ApiError::NotFound("cover art"))?;
+            artist
+                .albums
+                .iter()
+                .map(|&i| &index.albums[i as usize])
+                .find(|a| a.has_cover)
+                .map(|a| a.folder.clone())
+                .ok_or(ApiError::NotFound("cover art"))
+        }
+        Ok(Id::Playlist(p)) => catalog
+            .playlist(&p)?
+            .entries
+            .into_iter()
+            .filter_map(|e| e.track.ok())
+            .find(|t| t.cover.is_some())
+            .map(|t| t.entry.relative)
+            .ok_or(ApiError::NotFound("cover art")),
+        Err(_) => Err(ApiError::NotFound("cover art")),
+    }
+}
+
+/// `getCoverArt`: the picture of a song, album, folder, artist or
+/// playlist; with `size`, a JPEG whose longest side is at most `size`
+/// pixels (never enlarged), kept in the cache.
+///
+/// Errors: 10 without `id`, 70 when there is no picture, 0 for a bad size.
+pub fn cover_art(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let path = cover_path(call, call.params.required("id")?)?;
+    let size = call.params.opt_int("size", 1, MAX_COVER_SIZE)?;
+    let cover = call
+        .ctx
+        .app
+        .catalog
+        .cover(&path)
+        .map_err(|_| ApiError::NotFound("cover art"))?;
+    let (mime, data, etag) = match size {
+        None => (cover.mime_type, cover.data, cover.etag),
+        Some(side) => scaled(call, cover, side as u32),
+    };
+    let reply = if crate::http::conditional::none_match(|n| call.req.header(n), &etag) {
+        Reply::new(304, Body::Empty)
+    } else {
+        Reply::new(200, Body::Bytes(data)).header("Content-Type", mime)
+    };
+    Ok(reply
+        .header("ETag", etag)
+        .header("Cache-Control", "public, max-age=86400")
+        .header("X-Content-Type-Options", "nosniff"))
+}
+
+/// `cover` scaled to fit `side`: from the cache when it was made before,
+/// else made now and kept. A picture that cannot be decoded, or that is
+/// no larger than `side`, is sent as it is.
+fn scaled(call: &Call<'_>, cover: CoverImage, side: u32) -> (String, Vec<u8>, String) {
+    let etag = format!("{}-{side}\"", cover.etag.trim_end_matches('"'));
+    let key = Key::derived("cover", &[cover.etag.as_bytes(), &side.to_le_bytes()]);
+    let cache = call.ctx.app.workers.as_ref().map(|w| w.cache());
+    if let Some(mut file) = cache.and_then(|c| c.lookup(&key)) {
+        let mut data = Vec::new();
+        if file.read_to_end(&mut data).is_ok() {
+            return ("image/jpeg".to_owned(), data, etag);
+        }
+    }
+    let image = match image::load_from_memory(&cover.data) {
+        Ok(i) => i,
+        Err(e) => {
+            log::debug!(
+                "cover art: cannot decode a {} picture: {e}",
+                cover.mime_type
+            );
+            return (cover.mime_type, cover.data, cover.etag);
+        }
+    };
+    if image.width().max(image.height()) <= side && cover.mime_type == "image/jpeg" {
+        return (cover.mime_type, cover.data, cover.etag);
+    }
+    let small = if image.width().max(image.height()) > side {
+        image.thumbnail(side, side)
+    } else {
+        image
+    };
+    let mut jpeg = Vec::new();
+    let encoded = small
+        .to_rgb8()
+        .write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, COVER_JPEG_QUALITY));
+    if let Err(e) = encoded {
+        log::warn!("cover art: cannot encode a scaled picture: {e}");
+        return (cover.mime_type, cover.data, cover.etag);
+    }
+    if let Some(cache) = cache
+        && call.ctx.app.config.cache.enabled
+    {
+        match cache.store_bytes(&key, EntryKind::Jpeg, &jpeg) {
+            Ok(_) => {}
+            Err(e) => log::warn!("cache: cannot store a scaled cover: {e}"),
+        }
+    }
+    ("image/jpeg".to_owned(), jpeg, etag)
+}

@@ -1,0 +1,174 @@
+//! The Subsonic API (1.16.1, with the OpenSubsonic additions), for the
+//! phone apps people already use (DSub, Symfonium, Substreamer, Amperfy,
+//! Tempo, Ultrasonic): `/rest/<method>` and `/rest/<method>.view`, GET or
+//! POST (a form body is merged with the query: the `formPost` extension),
+//! answered as XML (the default), JSON or JSONP.
+//!
+//! It is a second surface on the same services as `/play` and `/api`: the
+//! library resolver (every ID is decoded and resolved like a URL path), the
+//! catalog and its album index, the playlists, the transcoder, cache and
+//! workers. Failures are HTTP 200 with a Subsonic error code, as the
+//! protocol wants; only a method that is not GET, HEAD or POST is a 405.
+
+mod auth;
+mod browse;
+mod error;
+mod ids;
+mod lists;
+mod media;
+mod model;
+mod node;
+mod params;
+mod search;
+mod system;
+
+pub use auth::{Authenticator, token};
+pub use ids::Id;
+
+use super::Context;
+use super::error::HttpError;
+use super::reply::{Body, Reply};
+use super::request::Request;
+use crate::config::User;
+use error::ApiError;
+use node::{Format, Outcome, Payload};
+use params::Params;
+
+/// What a method answers with.
+enum Answer {
+    /// A Subsonic answer (rendered in the format asked for).
+    Payload(Payload),
+    /// Bytes of media (`stream`, `download`, `getCoverArt`).
+    Media(Reply),
+}
+
+/// One call, authenticated.
+pub(super) struct Call<'a> {
+    pub ctx: &'a Context,
+    pub req: &'a Request,
+    pub params: Params,
+    pub user: &'a User,
+}
+
+/// Answers `/rest/...`; `method` is the path after `/rest/`.
+///
+/// Errors: 405 for a method other than GET, HEAD or POST; everything else
+/// is an answer in the Subsonic format.
+pub fn handle(ctx: &Context, req: &Request, method: &str) -> Result<Reply, HttpError> {
+    if !(req.is_get_or_head() || req.method == super::request::Method::Post) {
+        return Err(HttpError::method_not_allowed(
+            &req.method,
+            "GET, HEAD, POST",
+        ));
+    }
+    let method = method.strip_suffix(".view").unwrap_or(method);
+    let params = Params::of(req);
+    let format = match params.get("f").unwrap_or("xml") {
+        "json" => Format::Json,
+        "jsonp" => match params.get("callback") {
+            Some(cb) if valid_callback(cb) => Format::Jsonp(cb.to_owned()),
+            Some(_) => {
+                let e = ApiError::Invalid("callback must be a JavaScript name".to_owned());
+                return Ok(answer(&Format::Json, Err(e)));
+            }
+            None => return Ok(answer(&Format::Json, Err(ApiError::Missing("callback")))),
+        },
+        _ => Format::Xml,
+    };
+    // OpenSubsonic: this one must answer without credentials.
+    if method == "getOpenSubsonicExtensions" {
+        return Ok(answer(&format, Ok(Answer::Payload(system::extensions()))));
+    }
+    let result = auth::check_version(params.get("v")).and_then(|()| {
+        let peer = req.peer.map(|p| p.ip());
+        let user = ctx.subsonic.authenticate(&params, peer)?;
+        let call = Call {
+            ctx,
+            req,
+            params,
+            user,
+        };
+        dispatch(&call, method)
+    });
+    if let Err(e) = &result
+        && !matches!(e, ApiError::NotFound(_) | ApiError::WrongCredentials(_))
+    {
+        log::debug!("subsonic {method}: error {}: {e}", e.code());
+    }
+    Ok(answer(&format, result))
+}
+
+fn dispatch(call: &Call<'_>, method: &str) -> Result<Answer, ApiError> {
+    let payload = match method {
+        "ping" => Payload::Empty,
+        "getLicense" => system::license(),
+        "getUser" => system::user(call)?,
+        "getMusicFolders" => system::music_folders(),
+        "getScanStatus" => system::scan_status(call, false),
+        "startScan" => system::scan_status(call, true),
+        "getIndexes" => browse::indexes(call)?,
+        "getMusicDirectory" => browse::music_directory(call)?,
+        "getArtists" => browse::artists(call)?,
+        "getArtist" => browse::artist(call)?,
+        "getAlbum" => browse::album(call)?,
+        "getSong" => browse::song(call)?,
+        "getGenres" => browse::genres(call),
+        "getAlbumList" => lists::album_list(call, false)?,
+        "getAlbumList2" => lists::album_list(call, true)?,
+        "getRandomSongs" => lists::random_songs(call)?,
+        "getSongsByGenre" => lists::songs_by_genre(call)?,
+        "getPlaylists" => lists::playlists(call)?,
+        "getPlaylist" => lists::playlist(call)?,
+        "search2" => search::search(call, false)?,
+        "search3" => search::search(call, true)?,
+        "stream" => return media::stream(call).map(Answer::Media),
+        "download" => return media::download(call).map(Answer::Media),
+        "getCoverArt" => return media::cover_art(call).map(Answer::Media),
+        _ => {
+            return Err(ApiError::Generic(format!(
+                "unknown method {method:?}: tapedeck does not offer it (see getOpenSubsonicExtensions and the README)"
+            )));
+        }
+    };
+    Ok(Answer::Payload(payload))
+}
+
+/// The HTTP reply for a call's result.
+fn answer(format: &Format, result: Result<Answer, ApiError>) -> Reply {
+    let outcome = match result {
+        Ok(Answer::Media(reply)) => return reply,
+        Ok(Answer::Payload(p)) => Outcome::Ok(p),
+        Err(e) => Outcome::Failed {
+            code: e.code(),
+            message: e.to_string(),
+        },
+    };
+    let (content_type, bytes) = node::render(format, outcome);
+    Reply::new(200, Body::Bytes(bytes))
+        .header("Content-Type", content_type)
+        .header("Cache-Control", "no-store")
+}
+
+/// A JSONP callback must be a plain JavaScript name (dots allowed), so it
+/// cannot smuggle script into the answer.
+fn valid_callback(cb: &str) -> bool {
+    !cb.is_empty()
+        && cb.len() <= 128
+        && cb
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'))
+        && !cb.starts_with(|c: char| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_are_names_only() {
+        assert!(valid_callback("cb") && valid_callback("jQuery_1.x$"));
+        for bad in ["", "a(b)", "alert(1);x", "1a", "a b", "</script>"] {
+            assert!(!valid_callback(bad), "{bad}");
+        }
+    }
+}
