@@ -10,9 +10,14 @@
 # tests/browser.rs. Installing needs root and apt-get; without them the
 # browser test is reported as skipped, with the reason, never as passed.
 #
-# Then `cargo test` (the browser test is #[ignore]d there, so a plain
-# `cargo test` reports it as ignored), and the browser test on its own with
-# --ignored when its browser and driver are there.
+# Python: the packages of tests/subsonic/requirements.txt (schema
+# validators, two Subsonic client libraries) go into target/pylib with pip.
+# The schema check needs the Subsonic specification the team keeps beside
+# the repository (../shared/subsonic, or SUBSONIC_SPEC).
+#
+# Then `cargo test` (the browser and Python tests are #[ignore]d there, so a
+# plain `cargo test` reports them as ignored), and the ignored tests on
+# their own with --ignored when what they need is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +45,34 @@ if [ -z "$skip_browser" ] && [ ! -d tests/browser/node_modules/playwright-core ]
     skip_browser="npm ci --prefix tests/browser failed (no access to the npm registry?)"
 fi
 
+skip_python=""
+spec=${SUBSONIC_SPEC:-$(cd .. && pwd)/shared/subsonic}
+if ! command -v python3 >/dev/null 2>&1; then
+  skip_python="python3 is missing"
+elif [ ! -f target/pylib/.installed ] || [ tests/subsonic/requirements.txt -nt target/pylib/.installed ]; then
+  echo "tests/run.sh: pip install -r tests/subsonic/requirements.txt into target/pylib"
+  if python3 -m pip install -q --disable-pip-version-check --target target/pylib \
+    -r tests/subsonic/requirements.txt 2>/dev/null; then
+    touch target/pylib/.installed
+  else
+    skip_python="pip could not install tests/subsonic/requirements.txt (no access to PyPI?)"
+  fi
+fi
+
 cargo test "$@"
+
+if [ -n "$skip_python" ]; then
+  echo "tests/run.sh: SKIPPED tests/subsonic_clients.rs (schemas, client libraries): $skip_python"
+else
+  py_tests=(--test subsonic_clients)
+  filter=()
+  if [ ! -f "$spec/subsonic-rest-api-1.16.1.xsd" ]; then
+    echo "tests/run.sh: SKIPPED the Subsonic schema check: no specification at $spec (set SUBSONIC_SPEC)"
+    filter=(py_sonic_and_py_opensonic)
+  fi
+  SUBSONIC_SPEC=$spec PYTHONPATH=$PWD/target/pylib \
+    cargo test "${py_tests[@]}" "$@" -- --ignored "${filter[@]}"
+fi
 
 if [ -n "$skip_browser" ]; then
   echo "tests/run.sh: SKIPPED tests/browser.rs (phone player in chromium): $skip_browser"
