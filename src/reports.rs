@@ -47,6 +47,18 @@ pub struct ServerStats {
     /// Plays served from an entry prefetch made.
     pub prefetch_hits: u64,
     pub metadata: MetadataCacheStats,
+    pub library_scan: LibraryScanStats,
+}
+
+/// The library scan (see [`crate::catalog::Catalog::scan_status`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LibraryScanStats {
+    pub scanning: bool,
+    /// Tracks seen by the scan in progress, else by the last one.
+    pub tracks: u64,
+    /// Scans finished since the server started (0: the album index, and
+    /// so the Subsonic ID3 view, is still empty).
+    pub completed: u64,
 }
 
 /// The tag cache (see [`crate::catalog::Catalog::stats`]).

@@ -151,6 +151,8 @@ pub struct Catalog {
     scanning: AtomicBool,
     /// Tracks seen by the current (else the last) scan.
     scanned: AtomicU64,
+    /// Scans finished since start.
+    scans: AtomicU64,
 }
 
 /// A short version string for a file: size and mtime in hex.
@@ -173,6 +175,7 @@ impl Catalog {
             index: RwLock::new(Arc::new(AlbumIndex::default())),
             scanning: AtomicBool::new(false),
             scanned: AtomicU64::new(0),
+            scans: AtomicU64::new(0),
         }
     }
 

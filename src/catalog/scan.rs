@@ -28,6 +28,8 @@ pub struct ScanStatus {
     pub scanning: bool,
     /// Tracks seen by the scan in progress, else by the last one.
     pub count: u64,
+    /// Scans finished since start (0: the album index is still empty).
+    pub completed: u64,
 }
 
 impl Catalog {
@@ -84,6 +86,7 @@ impl Catalog {
             }
             changed
         };
+        self.scans.fetch_add(1, Ordering::Release);
         self.scanning.store(false, Ordering::Release);
         info!(
             "library scan: {tracks} tracks in {dirs} folders, {} read, in {:.1} s{}",
@@ -104,6 +107,7 @@ impl Catalog {
         ScanStatus {
             scanning: self.scanning.load(Ordering::Acquire),
             count: self.scanned.load(Ordering::Acquire),
+            completed: self.scans.load(Ordering::Acquire),
         }
     }
 }

@@ -14,8 +14,8 @@ use super::events;
 use super::reply::Reply;
 use super::request::{Method, Request};
 use crate::reports::{
-    CacheStats, Cleared, JobList, MetadataCacheStats, ServerStats, Verified, WarmAccepted,
-    WarmRequest, hit_rate,
+    CacheStats, Cleared, JobList, LibraryScanStats, MetadataCacheStats, ServerStats, Verified,
+    WarmAccepted, WarmRequest, hit_rate,
 };
 use crate::warm::WarmJob;
 use crate::workers::Workers;
@@ -77,6 +77,7 @@ fn server_stats(ctx: &Context, workers: &Workers) -> CacheStats {
     let c = workers.cache().stats();
     let w = workers.stats();
     let m = app.catalog.stats();
+    let scan = app.catalog.scan_status();
     let p = app.prefetcher.as_ref().map(|p| p.stats());
     let load =
         |a: Option<&std::sync::atomic::AtomicU64>| a.map_or(0, |a| a.load(Ordering::Relaxed));
@@ -106,6 +107,11 @@ fn server_stats(ctx: &Context, workers: &Workers) -> CacheStats {
                 hits: m.hits,
                 misses: m.misses,
                 hit_rate: hit_rate(m.hits, m.misses),
+            },
+            library_scan: LibraryScanStats {
+                scanning: scan.scanning,
+                tracks: scan.count,
+                completed: scan.completed,
             },
         }),
     }

@@ -18,16 +18,17 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 mod encoder;
-pub mod resample;
+pub use tapedeck_dsp::resample;
 mod riff;
 mod source;
 pub mod tags;
 
 use symphonia::core::errors::Error as SymphoniaError;
 
-use encoder::{Pipeline, to_channels};
+use encoder::Pipeline;
 pub use source::{Decoding, Probed, open, probe};
 use source::{open_uncontained, symphonia_error};
+use tapedeck_dsp::channels::to_channels;
 
 /// How to encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +325,7 @@ impl Prepared {
             }
             let channels = decoded.spec().channels().count();
             let rate = decoded.spec().rate();
-            decoded.copy_to_vec_interleaved::<f32>(&mut pcm);
+            tapedeck_dsp::interleave_f32(&decoded, &mut pcm);
             frames += decoded.frames() as u64;
             let p = match &mut pipeline {
                 Some(p) => p,

@@ -314,6 +314,14 @@ pub fn admin_stats(s: &TestServer) -> serde_json::Value {
     r.json()
 }
 
+/// Waits until the server's first library scan has finished, so that the
+/// tag reads a test counts afterwards are its own.
+pub fn wait_for_library_scan(s: &TestServer) {
+    wait_for("the first library scan", || {
+        n(&admin_stats(s)["library_scan"], "completed") >= 1
+    });
+}
+
 /// Field `k` of `v` as a whole number; fails the test when absent.
 pub fn n(v: &serde_json::Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
