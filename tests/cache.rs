@@ -456,6 +456,7 @@ fn job_spec(path: &Path, name: &str) -> JobSpec {
         input: path.to_owned(),
         relative: name.to_owned(),
         opts,
+        start: std::time::Duration::ZERO,
         protect: None,
         cache: true,
     }

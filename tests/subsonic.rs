@@ -148,7 +148,9 @@ fn every_login_mechanism_and_error_code() {
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert!(
-        names.contains(&"formPost") && names.contains(&"apiKeyAuthentication"),
+        ["formPost", "apiKeyAuthentication", "transcodeOffset"]
+            .iter()
+            .all(|n| names.contains(n)),
         "{names:?}"
     );
 }
@@ -508,6 +510,79 @@ fn stream_download_with_range_and_levels() {
     // Errors from a media call come in the format asked for.
     let r = get_with(&s, "stream", &auth(), &[("id", "tr-bm9wZQ")], &[]);
     assert_eq!(code(&r.json()["subsonic-response"]), 70);
+}
+
+#[test]
+fn stream_from_a_time_offset_is_the_rest_of_the_song_uncached() {
+    let s = server();
+    // Two seconds; found by its path (the ID needs no scan).
+    common::write_wav(&s.root().join("long.wav"), 44_100, 2, 88_200, 7);
+    let id = Id::Song(RelPath::new("long.wav").unwrap()).encode();
+    let from = |offset: &str, headers: &[(&str, &str)]| {
+        get_with(
+            &s,
+            "stream",
+            &auth(),
+            &[("id", &id), ("maxBitRate", "150"), ("timeOffset", offset)],
+            headers,
+        )
+    };
+    let r = from("0.5", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("audio/mpeg"));
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str()),
+        "the exact length, announced up front"
+    );
+    // A streamed transcode starts with LAME's placeholder frame (the Info
+    // tag is written over it in the cached copy only), so a decoder sees
+    // the raw frames: the placeholder, encoder and decoder delay (1105
+    // samples) and under a frame of padding beyond the audio.
+    let raw_len = |frames: u64| frames + 1152 + 1105..frames + 2 * 1152 + 1105;
+    let (rate, channels, frames) = common::decode_bytes(&r.body);
+    assert_eq!((rate, channels), (44_100, 2));
+    assert!(raw_len(88_200 - 22_050).contains(&frames), "{frames}");
+    let whole_offset = r.body;
+    // Range into it, as a player seeking in that stream does.
+    let r = from("0.5", &[("Range", "bytes=1000-1099")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &whole_offset[1000..1100]);
+    // Never cached: the cache holds no MP3, and the whole song still
+    // plays from its start.
+    let cache = s.outer.path().join("cache");
+    assert!(common::files_ending(&cache, ".mp3").is_empty());
+    let r = get_with(
+        &s,
+        "stream",
+        &auth(),
+        &[("id", &id), ("maxBitRate", "150")],
+        &[],
+    );
+    let frames = common::decode_bytes(&r.body).2;
+    assert!(raw_len(88_200).contains(&frames), "{frames}");
+    // The original ignores it (format=raw is the file as it is).
+    let r = get_with(
+        &s,
+        "stream",
+        &auth(),
+        &[("id", &id), ("format", "raw"), ("timeOffset", "1")],
+        &[],
+    );
+    assert_eq!(r.body, std::fs::read(s.root().join("long.wav")).unwrap());
+    // Past the end, or not a number: error 0 with a sentence.
+    for bad in ["2", "9999", "-1", "soon"] {
+        let v = from(bad, &[]).json();
+        let v = &v["subsonic-response"];
+        assert_eq!(code(v), 0, "{bad}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("timeOffset"),
+            "{v}"
+        );
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod common;
 use std::fs::{self, File};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::{WavFormat, decode_file, write_wav_as};
 use tapedeck::transcode::tags::CoverSource;
@@ -532,4 +533,94 @@ fn predicted_size_matches_for_any_length_rate_and_bitrate() {
             );
         }
     }
+}
+
+/// The first channel of an audio file, decoded with symphonia (for an MP3
+/// with an Info tag, gapless).
+fn first_channel(path: &Path) -> Vec<f32> {
+    let mut d = tapedeck::transcode::open(path, "decode").unwrap();
+    let (mut out, mut buf) = (Vec::new(), Vec::new());
+    while let Some(p) = d.format.next_packet().unwrap() {
+        let b = d.decoder.decode(&p).unwrap();
+        let channels = b.spec().channels().count();
+        b.copy_to_vec_interleaved::<f32>(&mut buf);
+        out.extend(buf.iter().step_by(channels));
+    }
+    out
+}
+
+/// Transcodes `input` at medium from `start` into the file `out`.
+fn run_from(input: &Path, start: Duration, out: &Path) -> Report {
+    let mut prepared = prepare(input, "x", &MEDIUM).unwrap();
+    prepared.start_at(start).unwrap();
+    let predicted = prepared.predicted_bytes;
+    let mut f = File::create(out).unwrap();
+    let report = prepared.run(&mut f, |_, _| {}).unwrap();
+    assert_eq!(
+        predicted,
+        Some(report.bytes),
+        "predicted size from {start:?}"
+    );
+    assert_eq!(fs::metadata(out).unwrap().len(), report.bytes);
+    report
+}
+
+#[test]
+fn a_transcode_from_an_offset_starts_at_that_sample() {
+    // onset.flac: silence, then a tone from sample 52 920 (1.2 s) to the
+    // end at 66 150. FLAC packets hold 4096 samples, so 0.5 s (22 050) is
+    // inside one: the seek lands before it and the rest must be dropped.
+    let input = fixture("onset.flac");
+    let dir = tempfile::tempdir().unwrap();
+    let onset = |samples: &[f32]| samples.iter().position(|s| s.abs() > 0.25).unwrap();
+    let whole = dir.path().join("whole.mp3");
+    let mut f = File::create(&whole).unwrap();
+    transcode(&input, "x", &mut f, &MEDIUM, |_, _| {}).unwrap();
+    let at_whole = onset(&first_channel(&whole));
+    assert!(at_whole.abs_diff(52_920) < 64, "onset at {at_whole}");
+
+    let part = dir.path().join("part.mp3");
+    let report = run_from(&input, Duration::from_millis(500), &part);
+    assert_eq!(report.frames, 66_150 - 22_050, "source frames encoded");
+    let samples = first_channel(&part);
+    assert_eq!(samples.len(), 66_150 - 22_050, "gapless length");
+    let at_part = onset(&samples);
+    // The same onset, 22 050 samples earlier (to a few samples: the two
+    // encodes cut their frames at different places).
+    assert!(
+        (at_whole - at_part).abs_diff(22_050) <= 8,
+        "onset at {at_part}, whole at {at_whole}"
+    );
+}
+
+#[test]
+fn every_source_kind_can_start_at_an_offset_with_its_exact_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("s16.wav");
+    write_wav_as(&wav, WavFormat::Int(16), false, 44_100, 2, 30_000, 440.0);
+    let inputs = [
+        fixture("flac16_44k.flac"),
+        fixture("flac24_96k.flac"),
+        fixture("flac16_48k_5.1.flac"),
+        fixture("alac.m4a"),
+        fixture("aac.m4a"),
+        fixture("vorbis.ogg"),
+        fixture("mp3_320k.mp3"),
+        wav,
+    ];
+    for input in &inputs {
+        let (rate, _, frames) = decode_file(input);
+        let start = Duration::from_millis(200);
+        let skipped = u64::from(rate) / 5;
+        let out = dir.path().join("out.mp3");
+        let report = run_from(input, start, &out);
+        assert_eq!(report.frames, frames - skipped, "{input:?}");
+        let want =
+            (report.frames * u64::from(report.output_sample_rate_hz)).div_ceil(u64::from(rate));
+        assert_eq!(decode_file(&out).2, want, "{input:?}");
+    }
+    // At or past the end: an error naming the file, not an empty MP3.
+    let mut p = prepare(&inputs[0], "short.flac", &MEDIUM).unwrap();
+    let e = p.start_at(Duration::from_secs(1)).err().unwrap();
+    assert!(e.to_string().contains("short.flac"), "{e}");
 }

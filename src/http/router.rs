@@ -3,6 +3,8 @@
 //! [`RelPath`](crate::library::RelPath); errors become replies in
 //! [`super::error`], nowhere else.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::error::HttpError;
@@ -101,28 +103,39 @@ fn play(ctx: &Context, req: &Request, rest: &str) -> Result<Reply, HttpError> {
     // The playlist is a hint (query parameters arrive decoded): one that
     // breaks a path rule is ignored.
     let playlist = req.param("playlist").and_then(|p| RelPath::new(&p).ok());
-    Ok(serve_track(ctx, req, file, quality, playlist))
+    Ok(serve_track(
+        ctx,
+        req,
+        file,
+        quality,
+        playlist,
+        Duration::ZERO,
+    ))
 }
 
 /// A library file at `quality`: the transcoded entry (a hit, or a
 /// transcode streamed while it runs), else the original with Range and
 /// validators. A play from the start queues the next track (of
-/// `playlist`, else of its folder) for prefetch. Shared by `/play` and the
-/// Subsonic `stream`.
+/// `playlist`, else of its folder) for prefetch. A non-zero `start` makes
+/// a transcoded MP3 begin that far into the track (see
+/// [`transcoded::serve`]); the original is served whole. Shared by
+/// `/play` and the Subsonic `stream`.
 pub fn serve_track(
     ctx: &Context,
     req: &Request,
     file: LibraryFile,
     quality: Quality,
     playlist: Option<RelPath>,
+    start: Duration,
 ) -> Reply {
     let app = &ctx.app;
     if quality != Quality::Original
-        && let Some(reply) = transcoded::serve(ctx, |name| req.header(name), &file, quality)
+        && let Some(reply) = transcoded::serve(ctx, |name| req.header(name), &file, quality, start)
     {
         // A player asks for the start once per play, then for ranges as it
         // seeks: prefetch on the first request only.
-        let from_start = req.header("Range").is_none_or(|r| r.trim() == "bytes=0-");
+        let from_start =
+            start.is_zero() && req.header("Range").is_none_or(|r| r.trim() == "bytes=0-");
         if from_start
             && matches!(reply.status, 200 | 206)
             && req.method == Method::Get

@@ -15,6 +15,7 @@ use super::Context;
 use super::files;
 use super::range::{self, RangeOutcome};
 use super::reply::{Body, Reply, Stream};
+use crate::cache::Key;
 use crate::library::LibraryFile;
 use crate::policy;
 use crate::quality::Quality;
@@ -26,11 +27,19 @@ const QUEUE_WAIT: Duration = Duration::from_secs(60);
 const STALL: Duration = Duration::from_secs(60);
 
 /// Serves `file` transcoded to `quality`, or `None` for the original.
+///
+/// With a non-zero `start` (the Subsonic `timeOffset`) the MP3 starts that
+/// far into the track: a transcode of the rest, started at once, streamed
+/// with its exact length (and Range into it) and never cached, whether or
+/// not the whole track is. It is made even where the whole track would be
+/// served as the original (an MP3 source at its own bit rate), so that
+/// the position is right.
 pub fn serve<'a>(
     ctx: &Context,
     header: impl Fn(&str) -> Option<&'a str> + Copy,
     file: &LibraryFile,
     quality: Quality,
+    start: Duration,
 ) -> Option<Reply> {
     let app = &ctx.app;
     let workers = app.workers.as_ref()?;
@@ -46,6 +55,26 @@ pub fn serve<'a>(
         bitrate_kbps,
     );
     let disposition = files::content_disposition(&mp3_name(&file.relative));
+    if !start.is_zero() {
+        // One job per track, level and offset (in ms), so two requests for
+        // the same seek share it.
+        let ms = u64::try_from(start.as_millis()).unwrap_or(u64::MAX);
+        let spec = JobSpec {
+            key: Key::derived("offset", &[key.hex().as_bytes(), &ms.to_le_bytes()]),
+            input: file.path.clone(),
+            relative: file.relative.to_string(),
+            opts,
+            start,
+            cache: false,
+            protect: None,
+        };
+        info!(
+            "{} {quality} from {:.1} s (not cached)",
+            file.relative,
+            start.as_secs_f64()
+        );
+        return stream_job(ctx, header, file, spec, &disposition);
+    }
     let cache = workers.cache();
     if app.config.cache.enabled
         && let Some(entry) = cache.lookup(&key)
@@ -78,9 +107,26 @@ pub fn serve<'a>(
         input: file.path.clone(),
         relative: file.relative.to_string(),
         opts,
+        start: Duration::ZERO,
         cache: app.config.cache.enabled,
         protect: None,
     };
+    stream_job(ctx, header, file, spec, &disposition)
+}
+
+/// Queues (or joins) the transcode `spec` and streams it as it is written:
+/// with the exact length and Range when the length is known, else
+/// chunked. `None` (serve the original) when it failed recently, the queue
+/// is full (unless `on_busy = "503"`) or it ended without output.
+fn stream_job<'a>(
+    ctx: &Context,
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    file: &LibraryFile,
+    spec: JobSpec,
+    disposition: &str,
+) -> Option<Reply> {
+    let app = &ctx.app;
+    let workers = app.workers.as_ref()?;
     let job = match workers.request(spec, Priority::Interactive) {
         Ok(job) => job,
         Err(Refused::FailedRecently) => {
@@ -118,7 +164,7 @@ pub fn serve<'a>(
         }
         Some(Availability::Finished(Outcome::Cached(path))) => {
             let entry = File::open(path).ok()?;
-            return Some(serve_entry(header, entry, &disposition));
+            return Some(serve_entry(header, entry, disposition));
         }
         Some(Availability::Finished(_)) => return None,
         Some(Availability::Streaming {
@@ -129,7 +175,7 @@ pub fn serve<'a>(
                 reader: Stream(Box::new(job.reader(0, None, STALL))),
                 len: None,
             };
-            return Some(headers(Reply::new(200, body), &disposition));
+            return Some(headers(Reply::new(200, body), disposition));
         }
         Some(Availability::Streaming {
             predicted_bytes: Some(len),
@@ -138,7 +184,7 @@ pub fn serve<'a>(
             Some(RangeOutcome::Partial { start, end }) => (len, start, end + 1),
             Some(RangeOutcome::Unsatisfiable) => {
                 return Some(
-                    headers(Reply::error(416, "range not satisfiable"), &disposition)
+                    headers(Reply::error(416, "range not satisfiable"), disposition)
                         .header("Content-Range", format!("bytes */{len}"))
                         .header("Accept-Ranges", "bytes"),
                 );
@@ -152,7 +198,7 @@ pub fn serve<'a>(
     let partial = start > 0 || end < len;
     let mut reply = headers(
         Reply::new(if partial { 206 } else { 200 }, body),
-        &disposition,
+        disposition,
     )
     .header("Accept-Ranges", "bytes");
     if partial {

@@ -24,6 +24,8 @@ mod source;
 pub mod tags;
 
 use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{SeekMode, SeekTo};
+use symphonia::core::units::{Time, TimeBase, Timestamp};
 
 use encoder::Pipeline;
 pub use source::{Decoding, Probed, open, probe};
@@ -50,7 +52,8 @@ impl Options {
 /// What a finished transcode did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// PCM frames (samples per channel) decoded from the source.
+    /// PCM frames (samples per channel) decoded from the source (from the
+    /// start offset on, see [`Prepared::start_at`]).
     pub frames: u64,
     /// Sample rate of the source, in Hz.
     pub sample_rate_hz: u32,
@@ -171,6 +174,9 @@ pub struct Prepared {
     opts: Options,
     id3: Vec<u8>,
     cover: Option<tags::CoverSource>,
+    /// Source frames before the first one encoded (see
+    /// [`Prepared::start_at`]).
+    start_frame: u64,
     /// Exact byte length of the MP3 (ID3 tag, Info frame and audio frames),
     /// or `None` when the source's length is unknown or LAME would pick the
     /// output rate itself.
@@ -202,6 +208,7 @@ pub fn prepare(input: &Path, relative: &str, opts: &Options) -> Result<Prepared,
             opts: *opts,
             id3,
             cover,
+            start_frame: 0,
             predicted_bytes,
         })
     })
@@ -225,6 +232,62 @@ pub fn predict_mp3_bytes(source_frames: u64, source_rate_hz: u32, kbps: u32) -> 
 }
 
 impl Prepared {
+    /// Makes the MP3 start `offset` into the source rather than at its
+    /// start (the Subsonic `timeOffset`): the container seeks to a packet
+    /// at or before that position (symphonia's accurate seek), and the
+    /// decoded frames before it are dropped, so the first sample encoded
+    /// is the source's sample at `offset` (rounded down to a whole frame of
+    /// the source's rate). [`Prepared::predicted_bytes`] becomes the exact
+    /// length of that shorter MP3. The ID3 tag is the same.
+    ///
+    /// Errors: [`TranscodeError::Corrupt`] when the source's sample rate is
+    /// unknown or `offset` is at or past its end, or when the container
+    /// cannot seek (a panic there is contained).
+    pub fn start_at(&mut self, offset: std::time::Duration) -> Result<(), TranscodeError> {
+        let relative = self.relative.clone();
+        let corrupt = |what: String| TranscodeError::Corrupt {
+            path: relative.clone(),
+            what,
+        };
+        let rate = self
+            .decoding
+            .params
+            .sample_rate
+            .filter(|r| *r > 0)
+            .ok_or_else(|| corrupt("cannot start at an offset: unknown sample rate".into()))?;
+        let start_frame =
+            u64::try_from(offset.as_nanos() * u128::from(rate) / 1_000_000_000).unwrap_or(u64::MAX);
+        if self.decoding.total_frames.is_some_and(|t| start_frame >= t) {
+            return Err(corrupt(format!(
+                "cannot start at {:.1} s: the track is shorter",
+                offset.as_secs_f64()
+            )));
+        }
+        let nanos = i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
+        let track_id = self.decoding.track_id;
+        let format = &mut self.decoding.format;
+        contain(&relative, || {
+            format
+                .seek(
+                    SeekMode::Accurate,
+                    SeekTo::Time {
+                        time: Time::from_nanos(nanos),
+                        track_id: Some(track_id),
+                    },
+                )
+                .map(|_| ())
+                .map_err(|e| corrupt(format!("cannot seek to {:.1} s: {e}", offset.as_secs_f64())))
+        })?;
+        self.decoding.decoder.reset();
+        self.start_frame = start_frame;
+        self.predicted_bytes = match self.decoding.total_frames {
+            Some(total) => predict_mp3_bytes(total - start_frame, rate, self.opts.bitrate_kbps)
+                .map(|b| b + self.id3.len() as u64),
+            None => None,
+        };
+        Ok(())
+    }
+
     /// Encodes to `out` from its current position. `progress(frames_done,
     /// frames_total)` counts source frames after every packet. Errors as
     /// for [`transcode`].
@@ -250,13 +313,18 @@ impl Prepared {
                     track_id,
                     total_frames,
                     params,
+                    time_base,
                 },
             relative,
             opts,
             id3,
             cover,
+            start_frame,
             predicted_bytes: _,
         } = self;
+        // Source frames still to drop before the start offset.
+        let mut to_start = start_frame;
+        let total_frames = total_frames.map(|t| t.saturating_sub(start_frame));
         let relative = relative.as_str();
         let opts = &opts;
         let path = relative.to_owned();
@@ -298,6 +366,7 @@ impl Prepared {
             if packet.track_id != track_id {
                 continue;
             }
+            let packet_frame = (to_start > 0).then(|| frame_at(packet.pts, time_base, &params));
             let decoded = match decoder.decode(&packet) {
                 Ok(d) => d,
                 Err(SymphoniaError::DecodeError(what)) => {
@@ -325,8 +394,21 @@ impl Prepared {
             }
             let channels = decoded.spec().channels().count();
             let rate = decoded.spec().rate();
-            tapedeck_dsp::interleave_f32(&decoded, &mut pcm);
-            frames += decoded.frames() as u64;
+            let mut decoded_frames = decoded.frames() as u64;
+            if let Some(first) = packet_frame {
+                // After a seek: drop what comes before the start offset.
+                let drop = (start_frame.saturating_sub(first)).min(decoded_frames);
+                if drop == decoded_frames {
+                    continue;
+                }
+                to_start = 0;
+                tapedeck_dsp::interleave_f32(&decoded, &mut pcm);
+                pcm.drain(..drop as usize * channels);
+                decoded_frames -= drop;
+            } else {
+                tapedeck_dsp::interleave_f32(&decoded, &mut pcm);
+            }
+            frames += decoded_frames;
             let p = match &mut pipeline {
                 Some(p) => p,
                 None => {
@@ -395,6 +477,23 @@ impl Prepared {
             truncated,
         })
     }
+}
+
+/// The source frame a packet timestamp names: `ts` in the track's time
+/// base (one sample when the container gives none).
+fn frame_at(
+    ts: Timestamp,
+    time_base: Option<TimeBase>,
+    params: &symphonia::core::codecs::audio::AudioCodecParameters,
+) -> u64 {
+    let ts = u128::try_from(ts.get()).unwrap_or(0);
+    let frames = match (time_base, params.sample_rate) {
+        (Some(tb), Some(rate)) => {
+            ts * u128::from(tb.numer.get()) * u128::from(rate) / u128::from(tb.denom.get())
+        }
+        _ => ts,
+    };
+    u64::try_from(frames).unwrap_or(u64::MAX)
 }
 
 /// `frames` at `rate_hz` as "mm:ss.s" for error messages.

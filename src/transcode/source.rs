@@ -13,6 +13,7 @@ use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::TimeBase;
 
 use super::{TranscodeError, contain, riff};
 
@@ -25,6 +26,8 @@ pub struct Decoding {
     /// Frames in the track when the container says (None for some streams).
     pub total_frames: Option<u64>,
     pub params: symphonia::core::codecs::audio::AudioCodecParameters,
+    /// The unit of the track's packet timestamps (None: one sample).
+    pub time_base: Option<TimeBase>,
 }
 
 /// A container opened for reading, before any decoder exists: enough to
@@ -35,6 +38,8 @@ pub struct Probed {
     /// Frames in the track when the container says (None for some streams).
     pub total_frames: Option<u64>,
     pub params: symphonia::core::codecs::audio::AudioCodecParameters,
+    /// The unit of the track's packet timestamps (None: one sample).
+    pub time_base: Option<TimeBase>,
 }
 
 /// Opens `input` with symphonia (gapless trimming on) and finds its default
@@ -77,6 +82,7 @@ fn probe_uncontained(input: &Path, relative: &str) -> Result<Probed, TranscodeEr
         .ok_or_else(|| corrupt("no audio track"))?;
     let track_id = track.id;
     let total_frames = track.num_frames;
+    let time_base = track.time_base;
     let Some(CodecParameters::Audio(params)) = track.codec_params.clone() else {
         return Err(corrupt("no audio track"));
     };
@@ -85,6 +91,7 @@ fn probe_uncontained(input: &Path, relative: &str) -> Result<Probed, TranscodeEr
         track_id,
         total_frames,
         params,
+        time_base,
     })
 }
 
@@ -105,6 +112,7 @@ pub(super) fn open_uncontained(input: &Path, relative: &str) -> Result<Decoding,
         track_id,
         total_frames,
         params,
+        time_base,
     } = probe_uncontained(input, relative)?;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
@@ -115,6 +123,7 @@ pub(super) fn open_uncontained(input: &Path, relative: &str) -> Result<Decoding,
         track_id,
         total_frames,
         params,
+        time_base,
     })
 }
 

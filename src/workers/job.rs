@@ -30,6 +30,9 @@ pub struct JobSpec {
     /// Path relative to the music root, for logs and errors.
     pub relative: String,
     pub opts: Options,
+    /// Where in the source the MP3 starts (zero: the whole track; else the
+    /// Subsonic `timeOffset`, never cached).
+    pub start: Duration,
     /// Whether the result is kept in the cache.
     pub cache: bool,
     /// Entries this job may not evict (warming): when the budget cannot

@@ -107,10 +107,15 @@ impl Seek for JobWriter<'_> {
 
 pub(super) fn run(shared: &Shared, job: &Job) -> Outcome {
     let spec = &job.spec;
-    let prepared = match transcode::prepare(&spec.input, &spec.relative, &spec.opts) {
+    let mut prepared = match transcode::prepare(&spec.input, &spec.relative, &spec.opts) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
+    if !spec.start.is_zero()
+        && let Err(e) = prepared.start_at(spec.start)
+    {
+        return Outcome::Failed(e.to_string());
+    }
     let predicted = prepared.predicted_bytes;
     let cache = &shared.cache;
     let part = cache.part_path(&spec.key);

@@ -4,6 +4,7 @@
 //! cache directory under the same budget so phone list views stay fast).
 
 use std::io::Read;
+use std::time::Duration;
 
 use image::codecs::jpeg::JpegEncoder;
 
@@ -73,11 +74,52 @@ pub fn stream_quality(call: &Call<'_>) -> Result<Quality, ApiError> {
 /// streamed while it runs with its exact length and Range into it). Not a
 /// play: nothing is counted.
 ///
-/// Errors: 10 without `id`, 70 for an unknown song, 0 for a bad bit rate.
+/// `timeOffset` (seconds, OpenSubsonic `transcodeOffset`): an MP3 that
+/// starts that far into the song, transcoded at once and not cached, with
+/// its exact length. `format=raw` ignores it (the original is served
+/// whole, as the Subsonic API says for music).
+///
+/// Errors: 10 without `id`, 70 for an unknown song, 0 for a bad bit rate
+/// or offset, or an offset at or past the end of the song.
 pub fn stream(call: &Call<'_>) -> Result<Reply, ApiError> {
     let quality = stream_quality(call)?;
     let file = song_file(call)?;
-    Ok(router::serve_track(call.ctx, call.req, file, quality, None))
+    let start = time_offset(call)?;
+    if !start.is_zero()
+        && quality != Quality::Original
+        && let Some(duration) = call
+            .ctx
+            .app
+            .catalog
+            .track_info(&file.path, &file.relative, &file.metadata)
+            .duration_s
+        && start.as_secs_f64() >= duration
+    {
+        return Err(ApiError::Invalid(format!(
+            "timeOffset {} is past the end of the song ({duration:.0} s)",
+            start.as_secs_f64()
+        )));
+    }
+    Ok(router::serve_track(
+        call.ctx, call.req, file, quality, None, start,
+    ))
+}
+
+/// The `timeOffset` parameter: seconds, whole or decimal, from 0 to a day.
+fn time_offset(call: &Call<'_>) -> Result<Duration, ApiError> {
+    match call.params.get("timeOffset").map(str::trim) {
+        None | Some("") => Ok(Duration::ZERO),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| (0.0..=86_400.0).contains(s))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "timeOffset must be seconds from 0 to 86400, not {v:?}"
+                ))
+            }),
+    }
 }
 
 /// `download`: the original file, with Range.
