@@ -228,7 +228,7 @@ fn envelope_in_xml_json_and_jsonp_and_unknown_methods() {
     assert_eq!(v["openSubsonic"], true);
     assert!(v["serverVersion"].is_string());
     // An unknown method is a Subsonic error 0 over HTTP 200, never a 404 page.
-    let v = call(&s, "getPodcasts", &[]);
+    let v = call(&s, "getVideos", &[]);
     assert_eq!(code(&v), 0);
     // POST with everything in a form body (formPost), as py-sonic sends it.
     let body = query(&auth());
@@ -510,6 +510,24 @@ fn stream_download_with_range_and_levels() {
     // Errors from a media call come in the format asked for.
     let r = get_with(&s, "stream", &auth(), &[("id", "tr-bm9wZQ")], &[]);
     assert_eq!(code(&r.json()["subsonic-response"]), 70);
+}
+
+#[test]
+fn calls_without_data_yet_answer_empty_and_changes_are_refused() {
+    let s = server();
+    let v = ok(&s, "getStarred2", &[]);
+    assert_eq!(v["starred2"], serde_json::json!({}));
+    let v = ok(&s, "getNowPlaying", &[]);
+    assert_eq!(v["nowPlaying"]["entry"], serde_json::json!([]));
+    let v = ok(&s, "getLyrics", &[("artist", "Zoë"), ("title", "Dawn")]);
+    assert_eq!(v["lyrics"]["value"], "");
+    assert_eq!(code(&call(&s, "getTopSongs", &[])), 10);
+    // A star or a play count tapedeck cannot keep is refused, not lost
+    // in silence.
+    let song = Id::Song(RelPath::new("Zoë/First Light/01 Dawn.wav").unwrap()).encode();
+    for method in ["star", "scrobble", "setRating"] {
+        assert_eq!(code(&call(&s, method, &[("id", &song)])), 0, "{method}");
+    }
 }
 
 #[test]

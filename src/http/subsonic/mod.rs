@@ -12,6 +12,7 @@
 
 mod auth;
 mod browse;
+mod empty;
 mod error;
 mod ids;
 mod lists;
@@ -125,6 +126,9 @@ fn dispatch(call: &Call<'_>, method: &str) -> Result<Answer, ApiError> {
         "download" => return media::download(call).map(Answer::Media),
         "getCoverArt" => return media::cover_art(call).map(Answer::Media),
         _ => {
+            if let Some(empty) = empty::answer(call, method) {
+                return empty.map(Answer::Payload);
+            }
             return Err(ApiError::Generic(format!(
                 "unknown method {method:?}: tapedeck does not offer it (see getOpenSubsonicExtensions and the README)"
             )));
