@@ -455,29 +455,32 @@ impl Cache {
                 return Err(e);
             }
         };
+        self.admit(reservation, key, EntryKind::Mp3, size);
+        Ok(entry)
+    }
+
+    /// Counts a file just renamed into place as the entry `key` of `size`
+    /// bytes, in place of `reservation`: atomically under the lock, so the
+    /// budget never counts both or neither.
+    fn admit(&self, mut reservation: Reservation, key: &Key, kind: EntryKind, size: u64) {
         let now = SystemTime::now();
         let mut st = self.lock();
-        // The entry replaces the reservation atomically under the lock.
         st.reserved_bytes = st.reserved_bytes.saturating_sub(reservation.bytes);
-        let mut reservation = reservation;
         reservation.bytes = 0;
-        if let Some(old) = st.entries.insert(
-            *key,
-            Entry {
-                kind: EntryKind::Mp3,
-                size,
-                last_use: now,
-                created: now,
-                touched: now,
-            },
-        ) {
+        let entry = Entry {
+            kind,
+            size,
+            last_use: now,
+            created: now,
+            touched: now,
+        };
+        if let Some(old) = st.entries.insert(*key, entry) {
             st.used_bytes = st.used_bytes.saturating_sub(old.size);
         }
         st.used_bytes += size;
         // Release the lock before the (now empty) reservation's Drop takes it.
         drop(st);
         drop(reservation);
-        Ok(entry)
     }
 
     /// Stores a small entry of `kind` made in memory (a scaled cover),
@@ -507,27 +510,7 @@ impl Cache {
             let _ = fs::remove_file(&part);
             return Err(e);
         }
-        let now = SystemTime::now();
-        let mut st = self.lock();
-        st.reserved_bytes = st.reserved_bytes.saturating_sub(reservation.bytes);
-        let mut reservation = reservation;
-        reservation.bytes = 0;
-        let size = bytes.len() as u64;
-        if let Some(old) = st.entries.insert(
-            *key,
-            Entry {
-                kind,
-                size,
-                last_use: now,
-                created: now,
-                touched: now,
-            },
-        ) {
-            st.used_bytes = st.used_bytes.saturating_sub(old.size);
-        }
-        st.used_bytes += size;
-        drop(st);
-        drop(reservation);
+        self.admit(reservation, key, kind, bytes.len() as u64);
         Ok(true)
     }
 
