@@ -14,6 +14,7 @@ use crate::catalog::{Catalog, Scanner};
 use crate::config::Config;
 use crate::library::Library;
 use crate::prefetch::Prefetcher;
+use crate::state::Store;
 use crate::warm::Warmer;
 use crate::workers::{self, Settings, Workers};
 
@@ -44,6 +45,10 @@ pub struct App {
     pub prefetcher: Option<Prefetcher>,
     /// The library scan (tags, album index); servers only.
     pub scanner: Option<Scanner>,
+    /// Listening state (plays, stars, queues, user playlists); servers
+    /// only, and `None` when its directory cannot be used (logged; the
+    /// server plays on without it).
+    pub state: Option<Arc<Store>>,
 }
 
 /// Why the services could not be assembled.
@@ -128,6 +133,19 @@ impl App {
             ),
             Mode::Command => None,
         };
+        let state = match mode {
+            Mode::Serve => match Store::open(&config.state.dir) {
+                Ok(store) => {
+                    log::info!("listening state: {}", config.state.dir.display());
+                    Some(Arc::new(store))
+                }
+                Err(e) => {
+                    log::error!("{e}; plays, stars and saved queues are not kept");
+                    None
+                }
+            },
+            Mode::Command => None,
+        };
         Ok(App {
             config,
             library,
@@ -136,6 +154,7 @@ impl App {
             warmer,
             prefetcher,
             scanner,
+            state,
         })
     }
 }

@@ -81,6 +81,10 @@ pub struct CommonArgs {
     /// Cache directory, overriding cache.dir [default: ~/.cache/tapedeck].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Listening-state directory, overriding state.dir
+    /// [default: ~/.local/state/tapedeck].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod prefetch;
 pub mod quality;
 pub mod reports;
+pub mod state;
 pub mod transcode;
 pub mod warm;
 pub mod workers;

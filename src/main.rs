@@ -104,6 +104,7 @@ fn load_common(args: &CommonArgs, music_unused: bool) -> Result<Config, Box<dyn 
     let overrides = Overrides {
         music: args.music.clone(),
         cache: args.cache.clone(),
+        state: args.state.clone(),
         listen: None,
         music_unused,
     };
@@ -167,6 +168,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let overrides = Overrides {
         music: args.common.music,
         cache: args.common.cache,
+        state: args.common.state,
         listen: args.listen,
         music_unused: false,
     };

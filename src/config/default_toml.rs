@@ -28,6 +28,9 @@ max_sockets = {DEFAULT_MAX_SOCKETS}
 read_timeout_secs = {DEFAULT_READ_TIMEOUT_SECS}
 # Seconds a write to a stalled client may block before the response is dropped.
 write_timeout_secs = {DEFAULT_WRITE_TIMEOUT_SECS}
+# The user (of [[users]] below) whose plays and stars the web player
+# records; commented out = the first user; "" = record nothing.
+# web_user = "anna"
 
 [library]
 # The music root. Nothing outside it is ever served. "~" is your home
@@ -97,6 +100,13 @@ on_start = []
 # /admin/cache/warm when they name none: any of "high", "medium", "low".
 qualities = ["medium"]
 
+[state]
+# Listening state: play counts, stars, ratings, saved play queues,
+# bookmarks, and the playlists users make in their apps (as .m3u8 files
+# under playlists/). Small, written once per play or edit, kept safe
+# across power cuts. Back it up; the cache can be rebuilt, this cannot.
+dir = "{state}"
+
 [admin]
 # Bearer token required by /admin/* ("Authorization: Bearer <token>"), at
 # least {MIN_TOKEN_LEN} characters, e.g. from `openssl rand -hex 16`.
@@ -122,5 +132,6 @@ token = ""
 "#,
         root = display_with_tilde(&default_music_dir()).replace('\\', "\\\\"),
         cache = display_with_tilde(&default_cache_dir()).replace('\\', "\\\\"),
+        state = display_with_tilde(&default_state_dir()).replace('\\', "\\\\"),
     )
 }

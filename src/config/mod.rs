@@ -62,6 +62,7 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     pub warm: WarmConfig,
     pub admin: AdminConfig,
+    pub state: StateConfig,
     /// Users of the Subsonic API (`[[users]]`); none means the API answers
     /// every request with an error saying how to add one.
     pub users: Vec<User>,
@@ -93,6 +94,9 @@ pub struct ServerConfig {
     pub read_timeout: Duration,
     /// How long a write to a client may block before the response is abandoned.
     pub write_timeout: Duration,
+    /// The user the web player's plays and stars count for (the first
+    /// configured user when not set; `None`: nobody, nothing is recorded).
+    pub web_user: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,11 +179,19 @@ pub struct AdminConfig {
     pub token: Option<String>,
 }
 
+/// `[state]`: where listening state (plays, stars, queues, user playlists)
+/// is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    pub dir: PathBuf,
+}
+
 /// Values given on the command line, which win over the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub music: Option<PathBuf>,
     pub cache: Option<PathBuf>,
+    pub state: Option<PathBuf>,
     pub listen: Option<String>,
     /// The music root is not used (`tapedeck cache`): it is taken as
     /// written, without checking that it exists.
@@ -268,6 +280,15 @@ pub fn default_cache_dir() -> PathBuf {
     dirs::cache_dir()
         .map(|c| c.join("tapedeck"))
         .unwrap_or_else(|| PathBuf::from(".cache/tapedeck"))
+}
+
+/// The state directory used when none is configured:
+/// `$XDG_STATE_HOME/tapedeck`, else `~/.local/state/tapedeck`.
+pub fn default_state_dir() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .map(|d| d.join("tapedeck"))
+        .unwrap_or_else(|| PathBuf::from(".local/state/tapedeck"))
 }
 
 /// The config file read when `--config` is not given and it exists:
@@ -361,6 +382,8 @@ impl Config {
                     1..=3600,
                     "seconds",
                 )?),
+                // Checked against the users below.
+                web_user: None,
             }
         };
 
@@ -529,6 +552,37 @@ impl Config {
             }
         };
 
+        let users = users::validate(raw.users, &src)?;
+        let mut server = server;
+        server.web_user = match raw.server.web_user {
+            None => users.first().map(|u| u.name.clone()),
+            Some(name) => {
+                let (name, origin) = (name.get_ref().clone(), src.origin(name.span()));
+                if name.is_empty() {
+                    None
+                } else if users.iter().any(|u| u.name == name) {
+                    Some(name)
+                } else {
+                    return Err(invalid(
+                        origin,
+                        "server.web_user",
+                        format!(
+                            "{name:?} is not a configured user (add a [[users]] table, or \"\" to record nothing)"
+                        ),
+                    ));
+                }
+            }
+        };
+        let state = StateConfig {
+            dir: match &overrides.state {
+                Some(dir) => dir.clone(),
+                None => match raw.state.dir {
+                    Some(d) => src.path(d.get_ref()),
+                    None => default_state_dir(),
+                },
+            },
+        };
+
         Ok(Config {
             server,
             library,
@@ -545,7 +599,8 @@ impl Config {
                 }
             },
             admin,
-            users: users::validate(raw.users, &src)?,
+            state,
+            users,
         })
     }
 }

@@ -23,6 +23,7 @@ pub(super) struct RawConfig {
     pub(super) transcode: RawTranscode,
     pub(super) warm: RawWarm,
     pub(super) admin: RawAdmin,
+    pub(super) state: RawState,
     pub(super) users: Vec<super::users::RawUser>,
 }
 
@@ -42,6 +43,7 @@ pub(super) struct RawServer {
     pub(super) max_sockets: Option<Spanned<i64>>,
     pub(super) read_timeout_secs: Option<Spanned<i64>>,
     pub(super) write_timeout_secs: Option<Spanned<i64>>,
+    pub(super) web_user: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,12 @@ pub(super) struct RawBitrates {
     pub(super) high: Option<Spanned<i64>>,
     pub(super) medium: Option<Spanned<i64>>,
     pub(super) low: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawState {
+    pub(super) dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -34,6 +34,7 @@ impl TestServer {
         let overrides = Overrides {
             music: Some(root),
             cache: Some(outer.path().join("cache")),
+            state: Some(outer.path().join("state")),
             listen: Some("127.0.0.1:0".into()),
             music_unused: false,
         };
