@@ -8,6 +8,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::subsonic_api::{call_at, code, creds, get_at, ok_at, pairs, query};
 use common::subsonic_library::{USERS, library};
 use common::{Resp, TestServer, raw};
 use serde_json::Value;
@@ -26,24 +27,7 @@ fn server() -> TestServer {
 
 /// Token login as anna, JSON.
 fn auth() -> Vec<(String, String)> {
-    let salt = "c0ffee42";
-    [
-        ("u", "anna".to_owned()),
-        ("t", token("open sesame", salt)),
-        ("s", salt.to_owned()),
-        ("v", "1.16.1".to_owned()),
-        ("c", "tests".to_owned()),
-        ("f", "json".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-fn query(pairs: &[(String, String)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
+    creds("anna", "open sesame")
 }
 
 /// GET `/rest/<method>` with `extra` parameters and `creds`; the raw answer.
@@ -54,46 +38,17 @@ fn get_with(
     extra: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> Resp {
-    let mut pairs = creds.to_vec();
-    pairs.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    s.get(&format!("/rest/{method}?{}", query(&pairs)), headers)
+    get_at(s.addr, method, creds, extra, headers)
 }
 
 /// A JSON call as anna; the `subsonic-response` object.
 fn call(s: &TestServer, method: &str, extra: &[(&str, &str)]) -> Value {
-    let r = get_with(s, method, &auth(), extra, &[]);
-    assert_eq!(
-        r.status,
-        200,
-        "{method}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    r.json()["subsonic-response"].clone()
+    call_at(s.addr, &auth(), method, extra)
 }
 
-/// A call that must succeed.
+/// A call as anna that must succeed.
 fn ok(s: &TestServer, method: &str, extra: &[(&str, &str)]) -> Value {
-    let v = call(s, method, extra);
-    assert_eq!(v["status"], "ok", "{method}: {v}");
-    v
-}
-
-/// The error code of a call that must fail.
-fn code(v: &Value) -> u64 {
-    assert_eq!(v["status"], "failed", "{v}");
-    assert!(v["error"]["message"].is_string(), "{v}");
-    v["error"]["code"].as_u64().unwrap()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    ok_at(s.addr, &auth(), method, extra)
 }
 
 #[test]
@@ -513,21 +468,274 @@ fn stream_download_with_range_and_levels() {
 }
 
 #[test]
-fn calls_without_data_yet_answer_empty_and_changes_are_refused() {
+fn calls_without_data_answer_empty() {
     let s = server();
-    let v = ok(&s, "getStarred2", &[]);
-    assert_eq!(v["starred2"], serde_json::json!({}));
-    let v = ok(&s, "getNowPlaying", &[]);
-    assert_eq!(v["nowPlaying"]["entry"], serde_json::json!([]));
     let v = ok(&s, "getLyrics", &[("artist", "Zoë"), ("title", "Dawn")]);
     assert_eq!(v["lyrics"]["value"], "");
+    let v = ok(&s, "getPodcasts", &[]);
+    assert_eq!(v["podcasts"], serde_json::json!({}));
     assert_eq!(code(&call(&s, "getTopSongs", &[])), 10);
-    // A star or a play count tapedeck cannot keep is refused, not lost
-    // in silence.
-    let song = Id::Song(RelPath::new("Zoë/First Light/01 Dawn.wav").unwrap()).encode();
-    for method in ["star", "scrobble", "setRating"] {
-        assert_eq!(code(&call(&s, method, &[("id", &song)])), 0, "{method}");
-    }
+}
+
+fn song_id(path: &str) -> String {
+    Id::Song(RelPath::new(path).unwrap()).encode()
+}
+
+#[test]
+fn plays_stars_ratings_and_the_album_lists_they_make() {
+    let s = server();
+    let dawn = song_id("Zoë/First Light/01 Dawn.wav");
+    let gust = song_id("Zoë/Second Wind/01 Gust.wav");
+    let first = Id::Album(RelPath::new("Zoë/First Light").unwrap()).encode();
+    let second_dir = Id::Dir(RelPath::new("Zoë/Second Wind").unwrap()).encode();
+    let second = Id::Album(RelPath::new("Zoë/Second Wind").unwrap()).encode();
+    // Nothing yet.
+    let v = ok(&s, "getAlbumList2", &[("type", "frequent")]);
+    assert_eq!(v["albumList2"]["album"], serde_json::json!([]));
+    // Three plays: Dawn twice (the last at a given time), Gust once, now.
+    ok(&s, "scrobble", &[("id", &dawn), ("time", "1700000000000")]);
+    ok(&s, "scrobble", &[("id", &dawn), ("time", "1700000060000")]);
+    ok(&s, "scrobble", &[("id", &gust)]);
+    let v = ok(&s, "getSong", &[("id", &dawn)]);
+    assert_eq!(v["song"]["playCount"], 2);
+    assert_eq!(v["song"]["played"], "2023-11-14T22:14:20Z");
+    let v = ok(&s, "getAlbumList2", &[("type", "frequent")]);
+    let ids: Vec<&str> = v["albumList2"]["album"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()]);
+    assert_eq!(v["albumList2"]["album"][0]["playCount"], 2);
+    let v = ok(&s, "getAlbumList", &[("type", "recent")]);
+    assert_eq!(v["albumList"]["album"][0]["title"], "Second Wind");
+    // A submission=false scrobble is "now playing", not a play.
+    ok(&s, "scrobble", &[("id", &gust), ("submission", "false")]);
+    let v = ok(&s, "getNowPlaying", &[]);
+    assert_eq!(v["nowPlaying"]["entry"][0]["id"], gust);
+    assert_eq!(v["nowPlaying"]["entry"][0]["username"], "anna");
+    assert_eq!(ok(&s, "getSong", &[("id", &gust)])["song"]["playCount"], 1);
+
+    // Stars: a song, a folder (kept as its album) and an artist.
+    let zoe = Id::Artist("Zoë".to_owned()).encode();
+    ok(
+        &s,
+        "star",
+        &[("id", &dawn), ("id", &second_dir), ("artistId", &zoe)],
+    );
+    let v = ok(&s, "getStarred2", &[]);
+    let st = &v["starred2"];
+    assert_eq!(st["song"][0]["id"], dawn);
+    assert!(st["song"][0]["starred"].is_string());
+    assert_eq!(st["album"][0]["id"], second);
+    assert_eq!(st["artist"][0]["name"], "Zoë");
+    let v = ok(&s, "getStarred", &[]);
+    assert_eq!(v["starred"]["album"][0]["id"], second_dir);
+    let v = ok(&s, "getAlbumList2", &[("type", "starred")]);
+    assert_eq!(v["albumList2"]["album"][0]["id"], second);
+    assert!(v["albumList2"]["album"][0]["starred"].is_string());
+    ok(&s, "unstar", &[("albumId", &second)]);
+    let v = ok(&s, "getStarred2", &[]);
+    assert_eq!(v["starred2"]["album"], serde_json::json!([]));
+    // Another user's state is their own.
+    let root = creds("root", "rootpw");
+    let v = ok_at(s.addr, &root, "getStarred2", &[]);
+    assert_eq!(v["starred2"]["song"], serde_json::json!([]));
+    assert!(ok_at(s.addr, &root, "getSong", &[("id", &dawn)])["song"]["playCount"].is_null());
+
+    // Ratings.
+    ok(&s, "setRating", &[("id", &first), ("rating", "4")]);
+    ok(&s, "setRating", &[("id", &dawn), ("rating", "5")]);
+    assert_eq!(ok(&s, "getSong", &[("id", &dawn)])["song"]["userRating"], 5);
+    let v = ok(&s, "getAlbumList2", &[("type", "highest")]);
+    assert_eq!(v["albumList2"]["album"][0]["userRating"], 4);
+    ok(&s, "setRating", &[("id", &dawn), ("rating", "0")]);
+    assert!(ok(&s, "getSong", &[("id", &dawn)])["song"]["userRating"].is_null());
+    assert_eq!(
+        code(&call(&s, "setRating", &[("id", &dawn), ("rating", "6")])),
+        0
+    );
+    // Unknown items are refused, nothing is kept for them.
+    let nope = song_id("no/such.flac");
+    assert_eq!(code(&call(&s, "star", &[("id", &nope)])), 70);
+    assert_eq!(code(&call(&s, "scrobble", &[("id", &nope)])), 70);
+    assert_eq!(code(&call(&s, "star", &[])), 10);
+}
+
+#[test]
+fn the_play_queue_and_bookmarks_are_saved_per_user() {
+    let s = server();
+    let dawn = song_id("Zoë/First Light/01 Dawn.wav");
+    let noon = song_id("Zoë/First Light/03 Noon.wav");
+    // None saved: an empty queue from 1970, which no app takes as newer.
+    let q = &ok(&s, "getPlayQueue", &[])["playQueue"];
+    assert_eq!(q["entry"], serde_json::json!([]));
+    assert_eq!(q["changed"], "1970-01-01T00:00:00Z");
+    ok(
+        &s,
+        "savePlayQueue",
+        &[
+            ("id", &dawn),
+            ("id", &noon),
+            ("current", &noon),
+            ("position", "1234"),
+        ],
+    );
+    let q = &ok(&s, "getPlayQueue", &[])["playQueue"];
+    assert_eq!(q["current"], noon);
+    assert_eq!(q["position"], 1234);
+    assert_eq!(q["changedBy"], "tests");
+    assert_eq!(q["username"], "anna");
+    assert_eq!(q["entry"].as_array().unwrap().len(), 2);
+    assert_eq!(q["entry"][1]["id"], noon);
+    assert_eq!(
+        code(&call(
+            &s,
+            "savePlayQueue",
+            &[("id", &dawn), ("current", &noon)]
+        )),
+        0,
+        "current must be in the queue"
+    );
+    // No id clears it.
+    ok(&s, "savePlayQueue", &[]);
+    assert!(
+        ok(&s, "getPlayQueue", &[])["playQueue"]["entry"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    ok(
+        &s,
+        "createBookmark",
+        &[
+            ("id", &dawn),
+            ("position", "5000"),
+            ("comment", "the good bit"),
+        ],
+    );
+    let b = &ok(&s, "getBookmarks", &[])["bookmarks"]["bookmark"][0];
+    assert_eq!(
+        (b["position"].as_u64(), b["comment"].as_str()),
+        (Some(5000), Some("the good bit"))
+    );
+    assert_eq!(b["entry"]["id"], dawn);
+    ok(&s, "deleteBookmark", &[("id", &dawn)]);
+    assert_eq!(code(&call(&s, "deleteBookmark", &[("id", &dawn)])), 70);
+    assert_eq!(
+        ok(&s, "getBookmarks", &[])["bookmarks"]["bookmark"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn playlists_made_in_an_app_are_m3u8_files_their_owner_edits() {
+    let s = server();
+    let dawn = song_id("Zoë/First Light/01 Dawn.wav");
+    let noon = song_id("Zoë/First Light/03 Noon.wav");
+    let gust = song_id("Zoë/Second Wind/01 Gust.wav");
+    let v = ok(
+        &s,
+        "createPlaylist",
+        &[("name", "Road trip"), ("songId", &dawn), ("songId", &noon)],
+    );
+    let p = &v["playlist"];
+    let id = p["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (p["owner"].as_str(), p["songCount"].as_u64()),
+        (Some("anna"), Some(2))
+    );
+    assert_eq!(p["readonly"], false);
+    // On disk: a plain M3U8 of absolute paths in the state directory.
+    let dir = s.outer.path().join("state/playlists/anna");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.starts_with("#EXTM3U\n#PLAYLIST:Road trip\n"), "{text}");
+    assert!(
+        text.contains(
+            &s.root()
+                .join("Zoë/First Light/03 Noon.wav")
+                .display()
+                .to_string()
+        )
+    );
+    // Edits: add, remove by index, rename, comment, public.
+    ok(
+        &s,
+        "updatePlaylist",
+        &[
+            ("playlistId", &id),
+            ("songIdToAdd", &gust),
+            ("songIndexToRemove", "0"),
+            ("name", "Car"),
+            ("comment", "for the car"),
+            ("public", "true"),
+        ],
+    );
+    let p = ok(&s, "getPlaylist", &[("id", &id)])["playlist"].clone();
+    let entries: Vec<&str> = p["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(entries, [noon.as_str(), gust.as_str()]);
+    assert_eq!(
+        (p["name"].as_str(), p["comment"].as_str()),
+        (Some("Car"), Some("for the car"))
+    );
+    assert_eq!(p["public"], true);
+    // Listed beside the library's own.
+    let v = ok(&s, "getPlaylists", &[]);
+    let lists = v["playlists"]["playlist"].as_array().unwrap();
+    assert!(lists.iter().any(|l| l["id"] == id));
+    assert!(lists.iter().any(|l| l["readonly"] == true));
+    // Another user sees it (it is public); the library's playlists cannot
+    // be changed at all.
+    let root = creds("root", "rootpw");
+    assert!(
+        ok_at(s.addr, &root, "getPlaylists", &[])["playlists"]["playlist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["id"] == id)
+    );
+    let library_list = lists.iter().find(|l| l["readonly"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        code(&call(
+            &s,
+            "updatePlaylist",
+            &[("playlistId", &library_list), ("name", "x")]
+        )),
+        50
+    );
+    assert_eq!(
+        code(&call(
+            &s,
+            "updatePlaylist",
+            &[("playlistId", &id), ("songIndexToRemove", "9")]
+        )),
+        0
+    );
+    // createPlaylist with an ID replaces the songs.
+    ok(
+        &s,
+        "createPlaylist",
+        &[("playlistId", &id), ("songId", &dawn)],
+    );
+    assert_eq!(
+        ok(&s, "getPlaylist", &[("id", &id)])["playlist"]["songCount"],
+        1
+    );
+    ok(&s, "deletePlaylist", &[("id", &id)]);
+    assert_eq!(code(&call(&s, "getPlaylist", &[("id", &id)])), 70);
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
 }
 
 #[test]

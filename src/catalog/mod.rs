@@ -91,7 +91,7 @@ pub struct DirItem {
 }
 
 /// A track in a listing or a search result.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TrackItem {
     pub entry: LibraryEntry,
     pub info: Arc<TrackInfo>,

@@ -58,6 +58,32 @@ impl fmt::Display for PlaylistError {
 impl std::error::Error for PlaylistError {}
 
 impl Catalog {
+    /// The track at `relative`, with its tags and its own cover (folder
+    /// art is the album's).
+    ///
+    /// Errors: the path does not resolve to a file of the library, or it
+    /// is not audio ([`ResolveError::NotFound`]).
+    pub fn track_item(&self, relative: &RelPath) -> Result<TrackItem, ResolveError> {
+        let file = self.library.resolve(relative)?;
+        self.track_item_of(file).ok_or(ResolveError::NotFound)
+    }
+
+    /// `file` as a track; `None` when it is not audio.
+    pub fn track_item_of(&self, file: LibraryFile) -> Option<TrackItem> {
+        if !is_audio(&file.relative) {
+            return None;
+        }
+        let info = self.track_info(&file.path, &file.relative, &file.metadata);
+        let entry = LibraryEntry {
+            name: file.relative.name().to_owned(),
+            relative: file.relative,
+            path: file.path,
+            metadata: file.metadata,
+        };
+        let cover = track_cover(&entry, &info, None);
+        Some(TrackItem { entry, info, cover })
+    }
+
     /// Reads the playlist at `relative` and resolves its entries inside
     /// the root (see [`crate::playlist`]).
     ///
@@ -94,20 +120,7 @@ impl Catalog {
             .into_iter()
             .map(|raw| {
                 let track = match playlist::resolve(&self.library, &file.relative, &raw.location) {
-                    Resolved::Track(f) if is_audio(&f.relative) => {
-                        let f = *f;
-                        let name = f.relative.name().to_owned();
-                        let info = self.track_info(&f.path, &f.relative, &f.metadata);
-                        let entry = LibraryEntry {
-                            name,
-                            relative: f.relative,
-                            path: f.path,
-                            metadata: f.metadata,
-                        };
-                        let cover = track_cover(&entry, &info, None);
-                        Ok(TrackItem { entry, info, cover })
-                    }
-                    Resolved::Track(_) => Err("not an audio file"),
+                    Resolved::Track(f) => self.track_item_of(*f).ok_or("not an audio file"),
                     Resolved::Missing(why) => Err(why),
                 };
                 PlaylistEntry { raw, track }

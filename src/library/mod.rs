@@ -227,7 +227,7 @@ pub struct LibraryDir {
 }
 
 /// One visible entry of a library directory (see [`Library::entries`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LibraryEntry {
     /// The file name.
     pub name: String,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod subsonic_api;
 pub mod subsonic_library;
 
 use std::io::{Read, Write};

@@ -120,7 +120,7 @@ pub fn music_directory(call: &Call<'_>) -> Result<Payload, ApiError> {
             let albums = artist
                 .albums
                 .iter()
-                .map(|&i| model::album_child(&index.albums[i as usize]))
+                .map(|&i| model::album_child(call, &index.albums[i as usize]))
                 .collect();
             let dir = Node::new()
                 .attr("id", Id::Artist(artist.name.to_string()).encode())
@@ -135,7 +135,7 @@ pub fn music_directory(call: &Call<'_>) -> Result<Payload, ApiError> {
     let mut children: Vec<Node> = listing
         .dirs
         .iter()
-        .map(|d| model::dir_child(d, rel, &index))
+        .map(|d| model::dir_child(call, d, rel, &index))
         .collect();
     children.extend(listing.tracks.iter().map(|t| model::song(call, t, &index)));
     let dir = Node::new()
@@ -160,7 +160,7 @@ pub fn artists(call: &Call<'_>) -> Result<Payload, ApiError> {
         .iter()
         .map(|a| (a.name.to_string(), a))
         .collect();
-    let groups = by_letter(items, |a| model::artist_id3(a, &index));
+    let groups = by_letter(items, |a| model::artist_id3(call, a, &index));
     Ok(Payload::One(
         "artists",
         Node::new()
@@ -181,11 +181,11 @@ pub fn artist(call: &Call<'_>) -> Result<Payload, ApiError> {
     let albums = artist
         .albums
         .iter()
-        .map(|&i| model::album_id3(&index.albums[i as usize]))
+        .map(|&i| model::album_id3(call, &index.albums[i as usize]))
         .collect();
     Ok(Payload::One(
         "artist",
-        model::artist_id3(artist, &index).list("album", albums),
+        model::artist_id3(call, artist, &index).list("album", albums),
     ))
 }
 
@@ -203,7 +203,7 @@ pub fn album(call: &Call<'_>) -> Result<Payload, ApiError> {
     let songs = songs_of(call, &listing.tracks, &index);
     Ok(Payload::One(
         "album",
-        model::album_id3(album).list("song", songs),
+        model::album_id3(call, album).list("song", songs),
     ))
 }
 

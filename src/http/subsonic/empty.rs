@@ -1,12 +1,7 @@
-//! Calls tapedeck has nothing to answer with yet: no listening state
-//! (stars, now playing, bookmarks), no podcasts, radio or shares, and no
-//! internet lookups (artist and album info, similar and top songs,
-//! lyrics). Each gets a valid, empty answer of its own shape, so an app's
-//! home screen shows an empty section rather than an error.
-//!
-//! Calls that change something (`star`, `scrobble`, `savePlayQueue`, ...)
-//! are not here: they stay refused, so that nothing a listener does is
-//! silently dropped.
+//! Calls tapedeck has nothing to answer with: no podcasts, radio or
+//! shares, and no internet lookups (artist and album info, similar and top
+//! songs, lyrics). Each gets a valid, empty answer of its own shape, so an
+//! app's home screen shows an empty section rather than an error.
 
 use super::Call;
 use super::error::ApiError;
@@ -18,10 +13,6 @@ use super::node::{Node, Payload};
 /// `getTopSongs`) is missing, as for a real answer.
 pub fn answer(call: &Call<'_>, method: &str) -> Option<Result<Payload, ApiError>> {
     let (name, required, node) = match method {
-        "getStarred" => ("starred", None, Node::new()),
-        "getStarred2" => ("starred2", None, Node::new()),
-        "getNowPlaying" => ("nowPlaying", None, Node::new().list("entry", Vec::new())),
-        "getBookmarks" => ("bookmarks", None, Node::new()),
         "getInternetRadioStations" => ("internetRadioStations", None, Node::new()),
         "getPodcasts" => ("podcasts", None, Node::new()),
         "getNewestPodcasts" => ("newestPodcasts", None, Node::new()),

@@ -32,17 +32,24 @@ pub enum Id {
     Artist(String),
     /// A `.m3u`/`.m3u8` playlist of the library.
     Playlist(RelPath),
+    /// A playlist a user made in an app (see [`crate::state::playlists`]).
+    UserPlaylist { owner: String, number: u64 },
 }
 
 impl Id {
     /// The ID as sent to clients.
     pub fn encode(&self) -> String {
+        let owned;
         let (kind, text) = match self {
             Id::Song(p) => ("tr", p.as_str()),
             Id::Dir(p) => ("dr", p.as_str()),
             Id::Album(p) => ("al", p.as_str()),
             Id::Artist(name) => ("ar", name.as_str()),
             Id::Playlist(p) => ("pl", p.as_str()),
+            Id::UserPlaylist { owner, number } => {
+                owned = format!("{owner}/{number}");
+                ("up", owned.as_str())
+            }
         };
         format!("{kind}-{}", URL_SAFE_NO_PAD.encode(text))
     }
@@ -67,6 +74,17 @@ impl Id {
             "ar" if !text.is_empty() && !text.chars().any(char::is_control) => Id::Artist(text),
             "ar" => return Err("not an artist name"),
             "pl" => Id::Playlist(non_root(path()?)?),
+            "up" => {
+                let (owner, number) = text.rsplit_once('/').ok_or("not a user playlist")?;
+                let number = number.parse().map_err(|_| "not a user playlist")?;
+                if owner.is_empty() || owner.chars().any(char::is_control) {
+                    return Err("not a user playlist");
+                }
+                Id::UserPlaylist {
+                    owner: owner.to_owned(),
+                    number,
+                }
+            }
             _ => return Err("unknown kind"),
         })
     }
@@ -97,6 +115,10 @@ mod tests {
             Id::Album(rel("A/B")),
             Id::Artist("AC/DC & Friends; ok".to_owned()),
             Id::Playlist(rel("Playlists/Evening.m3u")),
+            Id::UserPlaylist {
+                owner: "anna/b; c".to_owned(),
+                number: 1_700_000_000_123,
+            },
         ] {
             let text = id.encode();
             assert!(

@@ -1,9 +1,6 @@
 //! Lists: `getAlbumList`/`getAlbumList2` (random, newest, alphabetical, by
-//! year, by genre; the listening-state lists are empty until tapedeck
-//! keeps play state), `getRandomSongs`, `getSongsByGenre`, and the
-//! library's playlists (`getPlaylists`, `getPlaylist`).
-
-use std::time::SystemTime;
+//! year, by genre, and from the user's listening state: frequent, recent,
+//! starred, highest), `getRandomSongs`, `getSongsByGenre`.
 
 use super::Call;
 use super::error::ApiError;
@@ -11,7 +8,7 @@ use super::ids::Id;
 use super::model;
 use super::node::{Node, Payload};
 use crate::catalog::albums::Album;
-use crate::catalog::{AlbumIndex, PlaylistView, file_stem, fold, natural_cmp};
+use crate::catalog::{AlbumIndex, fold, natural_cmp};
 
 /// Most items a list call returns (Subsonic's limit).
 const MAX_SIZE: i64 = 500;
@@ -54,8 +51,26 @@ pub fn album_list(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
             let genre = p.required("genre")?;
             albums.retain(|a| has_genre(&index, a, genre));
         }
-        // Play counts, dates and stars come with the listening state.
-        "frequent" | "recent" | "starred" | "highest" => albums.clear(),
+        // From the user's listening state: albums played (their songs'
+        // plays summed), starred or rated, the most or latest first.
+        "frequent" => {
+            albums.retain(|a| call.album_plays(&a.folder).is_some());
+            albums.sort_by_key(|a| std::cmp::Reverse(call.album_plays(&a.folder)));
+        }
+        "recent" => {
+            albums.retain(|a| call.album_plays(&a.folder).is_some());
+            albums.sort_by_key(|a| std::cmp::Reverse(call.album_plays(&a.folder).map(|p| p.1)));
+        }
+        "starred" => {
+            let starred = |a: &Album| call.annotation(&Id::Album(a.folder.clone())).starred_ms;
+            albums.retain(|a| starred(a).is_some());
+            albums.sort_by_cached_key(|a| std::cmp::Reverse(starred(a)));
+        }
+        "highest" => {
+            let rating = |a: &Album| call.annotation(&Id::Album(a.folder.clone())).rating;
+            albums.retain(|a| rating(a).is_some());
+            albums.sort_by_cached_key(|a| std::cmp::Reverse(rating(a)));
+        }
         other => {
             return Err(ApiError::Invalid(format!(
                 "unknown album list type {other:?}: use random, newest, alphabeticalByName, alphabeticalByArtist, byYear, byGenre, frequent, recent, starred or highest"
@@ -66,12 +81,12 @@ pub fn album_list(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
     Ok(if id3 {
         Payload::One(
             "albumList2",
-            Node::new().list("album", page.map(model::album_id3).collect()),
+            Node::new().list("album", page.map(|a| model::album_id3(call, a)).collect()),
         )
     } else {
         Payload::One(
             "albumList",
-            Node::new().list("album", page.map(model::album_child).collect()),
+            Node::new().list("album", page.map(|a| model::album_child(call, a)).collect()),
         )
     })
 }
@@ -184,94 +199,5 @@ pub fn songs_by_genre(call: &Call<'_>) -> Result<Payload, ApiError> {
     Ok(Payload::One(
         "songsByGenre",
         Node::new().list("song", songs),
-    ))
-}
-
-/// A playlist's summary node (`Playlist`).
-fn playlist_node(view: &PlaylistView, changed: SystemTime) -> Node {
-    let tracks: Vec<_> = view
-        .entries
-        .iter()
-        .filter_map(|e| e.track.as_ref().ok())
-        .collect();
-    let duration: f64 = tracks.iter().filter_map(|t| t.info.duration_s).sum();
-    Node::new()
-        .attr("id", Id::Playlist(view.relative.clone()).encode())
-        .attr("name", view.name.as_str())
-        .attr("owner", "tapedeck")
-        .attr("public", true)
-        .attr("songCount", tracks.len())
-        .attr("duration", duration.round() as u64)
-        .attr("created", model::date(changed))
-        .attr("changed", model::date(changed))
-        .opt(
-            "coverArt",
-            tracks
-                .iter()
-                .find(|t| t.cover.is_some())
-                .map(|t| Id::Song(t.entry.relative.clone()).encode()),
-        )
-        // The library's own files cannot be edited from an app.
-        .attr("readonly", true)
-}
-
-/// `getPlaylists`: the library's `.m3u`/`.m3u8` playlists.
-///
-/// Errors: 50 when a user who is not admin asks for another user's.
-pub fn playlists(call: &Call<'_>) -> Result<Payload, ApiError> {
-    if let Some(name) = call.params.get("username")
-        && name != call.user.name
-        && !call.user.admin
-    {
-        return Err(ApiError::NotAuthorized(
-            "only an admin may list another user's playlists",
-        ));
-    }
-    let catalog = &call.ctx.app.catalog;
-    let nodes = catalog
-        .playlists()
-        .into_iter()
-        .filter_map(|e| {
-            let changed = e.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            match catalog.playlist(&e.relative) {
-                Ok(view) => Some(playlist_node(&view, changed)),
-                Err(err) => {
-                    log::debug!("getPlaylists: {} left out: {err}", file_stem(&e.name));
-                    None
-                }
-            }
-        })
-        .collect();
-    Ok(Payload::One(
-        "playlists",
-        Node::new().list("playlist", nodes),
-    ))
-}
-
-/// `getPlaylist`: a playlist and its playable entries.
-///
-/// Errors: 10 without `id`, 70 for an unknown playlist.
-pub fn playlist(call: &Call<'_>) -> Result<Payload, ApiError> {
-    let Ok(Id::Playlist(path)) = Id::decode(call.params.required("id")?) else {
-        return Err(ApiError::NotFound("playlist"));
-    };
-    let catalog = &call.ctx.app.catalog;
-    let view = catalog.playlist(&path)?;
-    let changed = catalog
-        .library()
-        .resolve(&path)
-        .ok()
-        .and_then(|f| f.metadata.modified().ok())
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let index = catalog.index();
-    let entries = view
-        .entries
-        .iter()
-        .filter_map(|e| e.track.as_ref().ok())
-        .map(|t| model::song(call, t, &index))
-        .collect();
-    Ok(Payload::One(
-        "playlist",
-        playlist_node(&view, changed).list("entry", entries),
     ))
 }

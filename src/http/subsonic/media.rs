@@ -148,6 +148,10 @@ fn cover_path(call: &Call<'_>, id: &str) -> Result<RelPath, ApiError> {
                 .map(|a| a.folder.clone())
                 .ok_or(ApiError::NotFound("cover art"))
         }
+        Ok(Id::UserPlaylist { owner, number }) => {
+            super::playlists::cover_song(call, &owner, number)
+                .ok_or(ApiError::NotFound("cover art"))
+        }
         Ok(Id::Playlist(p)) => catalog
             .playlist(&p)?
             .entries

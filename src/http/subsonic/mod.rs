@@ -15,11 +15,13 @@ mod browse;
 mod empty;
 mod error;
 mod ids;
+mod listening;
 mod lists;
 mod media;
 mod model;
 mod node;
 mod params;
+mod playlists;
 mod search;
 mod system;
 
@@ -30,7 +32,12 @@ use super::Context;
 use super::error::HttpError;
 use super::reply::{Body, Reply};
 use super::request::Request;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
 use crate::config::User;
+use crate::library::RelPath;
+use crate::state::{Annotation, Store, View};
 use error::ApiError;
 use node::{Format, Outcome, Payload};
 use params::Params;
@@ -49,6 +56,75 @@ pub(super) struct Call<'a> {
     pub req: &'a Request,
     pub params: Params,
     pub user: &'a User,
+    /// The user's listening state as of the start of the call (`None`
+    /// when the server keeps none).
+    view: Option<View<'a>>,
+    /// Plays per album folder, summed from the songs' (made on first use).
+    album_plays: OnceCell<HashMap<RelPath, (u64, i64)>>,
+}
+
+impl<'a> Call<'a> {
+    fn new(ctx: &'a Context, req: &'a Request, params: Params, user: &'a User) -> Call<'a> {
+        let view = ctx
+            .app
+            .state
+            .as_ref()
+            .and_then(|s| match s.view(&user.name) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    log::error!("{e}");
+                    None
+                }
+            });
+        Call {
+            ctx,
+            req,
+            params,
+            user,
+            view,
+            album_plays: OnceCell::new(),
+        }
+    }
+
+    /// The store, or error 0 saying the server keeps no listening state.
+    pub fn store(&self) -> Result<&'a Store, ApiError> {
+        self.ctx.app.state.as_deref().ok_or_else(|| {
+            ApiError::Generic(
+                "this server keeps no listening state (its state directory could not be opened; see its log)"
+                    .to_owned(),
+            )
+        })
+    }
+
+    /// What the user's state says of the item `id` (stars and ratings of
+    /// anything; plays of songs).
+    pub fn annotation(&self, id: &Id) -> Annotation {
+        self.view
+            .as_ref()
+            .map(|v| v.of(&id.encode()))
+            .unwrap_or_default()
+    }
+
+    /// Plays of the album in `folder`: the sum of its songs' counts and
+    /// the last of their plays (ms since the epoch).
+    pub fn album_plays(&self, folder: &RelPath) -> Option<(u64, i64)> {
+        self.album_plays
+            .get_or_init(|| {
+                let plays = self
+                    .ctx
+                    .app
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.plays(&self.user.name).ok())
+                    .unwrap_or_default();
+                crate::state::tally(plays.into_iter().filter_map(|p| match Id::decode(&p.id) {
+                    Ok(Id::Song(path)) => Some((path.parent(), p.count, p.last_ms)),
+                    _ => None,
+                }))
+            })
+            .get(folder)
+            .copied()
+    }
 }
 
 /// Answers `/rest/...`; `method` is the path after `/rest/`.
@@ -83,12 +159,7 @@ pub fn handle(ctx: &Context, req: &Request, method: &str) -> Result<Reply, HttpE
     let result = auth::check_version(params.get("v")).and_then(|()| {
         let peer = req.peer.map(|p| p.ip());
         let user = ctx.subsonic.authenticate(&params, peer)?;
-        let call = Call {
-            ctx,
-            req,
-            params,
-            user,
-        };
+        let call = Call::new(ctx, req, params, user);
         dispatch(&call, method)
     });
     if let Err(e) = &result
@@ -118,8 +189,23 @@ fn dispatch(call: &Call<'_>, method: &str) -> Result<Answer, ApiError> {
         "getAlbumList2" => lists::album_list(call, true)?,
         "getRandomSongs" => lists::random_songs(call)?,
         "getSongsByGenre" => lists::songs_by_genre(call)?,
-        "getPlaylists" => lists::playlists(call)?,
-        "getPlaylist" => lists::playlist(call)?,
+        "getPlaylists" => playlists::playlists(call)?,
+        "getPlaylist" => playlists::playlist(call)?,
+        "createPlaylist" => playlists::create(call)?,
+        "updatePlaylist" => playlists::update(call)?,
+        "deletePlaylist" => playlists::delete(call)?,
+        "scrobble" => listening::scrobble(call)?,
+        "getNowPlaying" => listening::now_playing(call)?,
+        "star" => listening::star(call, true)?,
+        "unstar" => listening::star(call, false)?,
+        "setRating" => listening::set_rating(call)?,
+        "getStarred" => listening::starred(call, false)?,
+        "getStarred2" => listening::starred(call, true)?,
+        "getPlayQueue" => listening::play_queue(call)?,
+        "savePlayQueue" => listening::save_play_queue(call)?,
+        "getBookmarks" => listening::bookmarks(call)?,
+        "createBookmark" => listening::create_bookmark(call)?,
+        "deleteBookmark" => listening::delete_bookmark(call)?,
         "search2" => search::search(call, false)?,
         "search3" => search::search(call, true)?,
         "stream" => return media::stream(call).map(Answer::Media),

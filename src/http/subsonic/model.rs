@@ -5,7 +5,7 @@
 //! server supports must always be present, so those are sent with 0 when
 //! unknown.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -19,6 +19,7 @@ use crate::http::files;
 use crate::library::{LibraryEntry, RelPath};
 use crate::policy;
 use crate::quality::Quality;
+use crate::state::Annotation;
 
 /// `t` as ISO 8601 in UTC, to the second, ending in `Z` (JSON's
 /// `date-time` needs the zone; xs:dateTime accepts it).
@@ -41,6 +42,34 @@ fn extension(name: &str) -> String {
     name.rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+/// `ms` since the Unix epoch as [`date`].
+fn date_ms(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    date(t)
+}
+
+/// The user's `starred` and `userRating` of an item.
+fn starred_rated(node: Node, a: &Annotation) -> Node {
+    node.opt("starred", a.starred_ms.map(date_ms))
+        .opt("userRating", a.rating.map(u32::from))
+}
+
+/// `playCount` and `played` (the last play), when there were plays.
+fn plays(node: Node, plays: Option<(u64, i64)>) -> Node {
+    match plays {
+        Some((count, last_ms)) if count > 0 => node
+            .attr("playCount", count)
+            .attr("played", date_ms(last_ms)),
+        _ => node,
+    }
+}
+
+/// An album's stars, rating and plays (a folder is starred as its album).
+fn album_state(call: &Call<'_>, node: Node, folder: &RelPath) -> Node {
+    let node = starred_rated(node, &call.annotation(&Id::Album(folder.clone())));
+    plays(node, call.album_plays(folder))
 }
 
 /// A track as a `Child` (`isDir = false`).
@@ -85,7 +114,12 @@ pub fn song(call: &Call<'_>, t: &TrackItem, index: &AlbumIndex) -> Node {
             "coverArt",
             t.cover
                 .as_ref()
-                .map(|_| Id::Song(e.relative.clone()).encode()),
+                .map(|_| Id::Song(e.relative.clone()).encode())
+                .or_else(|| {
+                    album
+                        .filter(|a| a.has_cover)
+                        .map(|a| Id::Album(a.folder.clone()).encode())
+                }),
         )
         .attr("size", e.metadata.len())
         .attr("contentType", files::content_type(&e.path))
@@ -106,6 +140,11 @@ pub fn song(call: &Call<'_>, t: &TrackItem, index: &AlbumIndex) -> Node {
     if let Some(a) = album {
         node = node.attr("artistId", Id::Artist(a.artist.to_string()).encode());
     }
+    let state = call.annotation(&Id::Song(e.relative.clone()));
+    let node = plays(
+        starred_rated(node, &state),
+        state.played_ms.map(|last| (state.play_count, last)),
+    );
     node.attr("type", "music")
         .attr("mediaType", "song")
         .attr("samplingRate", i.sample_rate_hz.unwrap_or(0))
@@ -114,9 +153,10 @@ pub fn song(call: &Call<'_>, t: &TrackItem, index: &AlbumIndex) -> Node {
 }
 
 /// A folder as a `Child` (`isDir = true`), inside `parent`.
-pub fn dir_child(d: &DirItem, parent: &RelPath, index: &AlbumIndex) -> Node {
+pub fn dir_child(call: &Call<'_>, d: &DirItem, parent: &RelPath, index: &AlbumIndex) -> Node {
     let album = index.album(&d.entry.relative);
-    dir_entry(&d.entry, parent, album, d.cover.is_some())
+    let node = dir_entry(&d.entry, parent, album, d.cover.is_some());
+    album_state(call, node, &d.entry.relative)
 }
 
 fn dir_entry(e: &LibraryEntry, parent: &RelPath, album: Option<&Album>, cover: bool) -> Node {
@@ -140,8 +180,8 @@ fn dir_entry(e: &LibraryEntry, parent: &RelPath, album: Option<&Album>, cover: b
 
 /// An album as a `Child` (`isDir = true`): the folder view's album, for
 /// `getAlbumList` and `search2`.
-pub fn album_child(a: &Album) -> Node {
-    Node::new()
+pub fn album_child(call: &Call<'_>, a: &Album) -> Node {
+    let node = Node::new()
         .attr("id", Id::Dir(a.folder.clone()).encode())
         .attr("parent", Id::Dir(a.folder.parent()).encode())
         .attr("isDir", true)
@@ -158,12 +198,13 @@ pub fn album_child(a: &Album) -> Node {
         .attr("created", date(a.created))
         .attr("albumId", Id::Album(a.folder.clone()).encode())
         .attr("artistId", Id::Artist(a.artist.to_string()).encode())
-        .attr("mediaType", "album")
+        .attr("mediaType", "album");
+    album_state(call, node, &a.folder)
 }
 
 /// An album as an `AlbumID3`.
-pub fn album_id3(a: &Album) -> Node {
-    Node::new()
+pub fn album_id3(call: &Call<'_>, a: &Album) -> Node {
+    let node = Node::new()
         .attr("id", Id::Album(a.folder.clone()).encode())
         .attr("name", &*a.name)
         .attr("artist", &*a.artist)
@@ -176,30 +217,36 @@ pub fn album_id3(a: &Album) -> Node {
         .attr("duration", a.duration_s)
         .attr("created", date(a.created))
         .opt("year", a.year)
-        .opt("genre", a.genre.as_deref())
+        .opt("genre", a.genre.as_deref());
+    album_state(call, node, &a.folder)
 }
 
 /// An artist as an `ArtistID3`.
-pub fn artist_id3(a: &Artist, index: &AlbumIndex) -> Node {
+pub fn artist_id3(call: &Call<'_>, a: &Artist, index: &AlbumIndex) -> Node {
     let cover = a
         .albums
         .iter()
         .map(|&i| &index.albums[i as usize])
         .find(|al| al.has_cover)
         .map(|al| Id::Album(al.folder.clone()).encode());
+    let id = Id::Artist(a.name.to_string());
     Node::new()
-        .attr("id", Id::Artist(a.name.to_string()).encode())
+        .attr("id", id.encode())
         .attr("name", &*a.name)
         .opt("coverArt", cover)
         .attr("albumCount", a.albums.len())
+        .opt("starred", call.annotation(&id).starred_ms.map(date_ms))
 }
 
 /// An artist as the folder view's `Artist` (`search2`): its ID opens its
 /// albums in `getMusicDirectory`.
-pub fn artist(a: &Artist) -> Node {
-    Node::new()
-        .attr("id", Id::Artist(a.name.to_string()).encode())
-        .attr("name", &*a.name)
+pub fn artist(call: &Call<'_>, a: &Artist) -> Node {
+    let id = Id::Artist(a.name.to_string());
+    let state = call.annotation(&id);
+    starred_rated(
+        Node::new().attr("id", id.encode()).attr("name", &*a.name),
+        &state,
+    )
 }
 
 /// A top-level folder as the folder view's `Artist` (`getIndexes`).

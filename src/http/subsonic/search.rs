@@ -53,9 +53,9 @@ pub fn search(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
         .take(artist_count)
         .map(|a| {
             if id3 {
-                model::artist_id3(a, &index)
+                model::artist_id3(call, a, &index)
             } else {
-                model::artist(a)
+                model::artist(call, a)
             }
         })
         .collect();
@@ -67,9 +67,9 @@ pub fn search(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
         .take(album_count)
         .map(|a| {
             if id3 {
-                model::album_id3(a)
+                model::album_id3(call, a)
             } else {
-                model::album_child(a)
+                model::album_child(call, a)
             }
         })
         .collect();

@@ -1,0 +1,387 @@
+//! Listening state over the Subsonic API: `scrobble` and `getNowPlaying`,
+//! `star`/`unstar` and `getStarred`/`getStarred2`, `setRating`, the saved
+//! play queue and bookmarks. The store is [`crate::state::Store`]: every
+//! change is on disk before the answer goes out.
+//!
+//! A folder is starred and rated as its album (`dr-` IDs are stored as
+//! `al-`), so the folder view and the ID3 view agree.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Call;
+use super::error::ApiError;
+use super::ids::Id;
+use super::model;
+use super::node::{Node, Payload};
+use crate::catalog::TrackItem;
+use crate::library::RelPath;
+use crate::state::{PlayQueue, StoreError, millis};
+
+/// Longest play queue saved, in songs.
+const MAX_QUEUE: usize = 10_000;
+
+fn store_error(e: StoreError) -> ApiError {
+    log::error!("{e}");
+    ApiError::Generic(format!("{e}"))
+}
+
+/// The song an ID names, as its canonical ID and track.
+///
+/// Errors: 70 when it is not a song of the library.
+fn song(call: &Call<'_>, id: &str) -> Result<(RelPath, TrackItem), ApiError> {
+    match Id::decode(id) {
+        Ok(Id::Song(path)) => call
+            .ctx
+            .app
+            .catalog
+            .track_item(&path)
+            .map(|t| (path, t))
+            .map_err(|_| ApiError::NotFound("song")),
+        _ => Err(ApiError::NotFound("song")),
+    }
+}
+
+/// The item a star or rating is kept under: a song, an album (a folder
+/// is its album) or an artist, checked to exist.
+///
+/// Errors: 70 for anything else.
+fn item(call: &Call<'_>, id: &str) -> Result<Id, ApiError> {
+    let catalog = &call.ctx.app.catalog;
+    match Id::decode(id) {
+        Ok(Id::Song(path)) => {
+            catalog
+                .track_item(&path)
+                .map_err(|_| ApiError::NotFound("song"))?;
+            Ok(Id::Song(path))
+        }
+        Ok(Id::Dir(path) | Id::Album(path)) if !path.is_root() => {
+            catalog
+                .library()
+                .resolve_dir(&path)
+                .map_err(|_| ApiError::NotFound("album"))?;
+            Ok(Id::Album(path))
+        }
+        Ok(Id::Artist(name)) => {
+            catalog
+                .index()
+                .artist(&name)
+                .ok_or(ApiError::NotFound("artist"))?;
+            Ok(Id::Artist(name))
+        }
+        _ => Err(ApiError::NotFound("item")),
+    }
+}
+
+/// `scrobble`: with `submission` (the default) each `id` counts one play
+/// at its `time` (ms since the epoch; now when absent); without, it is
+/// what the user plays now (kept in memory, for `getNowPlaying`).
+///
+/// Errors: 10 without `id`, 70 for an unknown song, 0 for a bad time or
+/// when the store cannot be written.
+pub fn scrobble(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let ids = call.params.all("id");
+    if ids.is_empty() {
+        return Err(ApiError::Missing("id"));
+    }
+    let times = call.params.all("time");
+    let submission = call.params.bool("submission", true)?;
+    let store = call.store()?;
+    let client = call.params.get("c").unwrap_or("unknown");
+    for (i, id) in ids.iter().enumerate() {
+        let (path, _) = song(call, id)?;
+        let id = Id::Song(path).encode();
+        if submission {
+            let at = match times.get(i).map(|t| t.trim()) {
+                None | Some("") => SystemTime::now(),
+                Some(t) => t
+                    .parse::<u64>()
+                    .ok()
+                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+                    .ok_or_else(|| {
+                        ApiError::Invalid(format!("time {t:?} is not milliseconds since 1970"))
+                    })?,
+            };
+            store
+                .scrobble(&call.user.name, &id, at)
+                .map_err(store_error)?;
+        } else {
+            store.now_playing(&call.user.name, &id, client);
+        }
+    }
+    Ok(Payload::Empty)
+}
+
+/// `getNowPlaying`: what every user reported playing in the last 15
+/// minutes.
+pub fn now_playing(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let index = call.ctx.app.catalog.index();
+    let mut entries = Vec::new();
+    if let Some(store) = &call.ctx.app.state {
+        for (n, p) in store.playing().into_iter().enumerate() {
+            let Ok((_, track)) = song(call, &p.id) else {
+                continue;
+            };
+            let minutes = p.since.elapsed().map_or(0, |d| d.as_secs() / 60);
+            entries.push(
+                model::song(call, &track, &index)
+                    .attr("username", p.user.as_str())
+                    .attr("minutesAgo", minutes)
+                    .attr("playerId", n)
+                    .attr("playerName", p.client.as_str()),
+            );
+        }
+    }
+    Ok(Payload::One(
+        "nowPlaying",
+        Node::new().list("entry", entries),
+    ))
+}
+
+/// `star` (`on`) and `unstar`: the items named by `id` (songs, folders,
+/// albums, artists), `albumId` and `artistId`, each repeatable.
+///
+/// Errors: 10 when none is given, 70 for an unknown item, 0 when the
+/// store cannot be written.
+pub fn star(call: &Call<'_>, on: bool) -> Result<Payload, ApiError> {
+    let p = &call.params;
+    let given: Vec<&str> = ["id", "albumId", "artistId"]
+        .iter()
+        .flat_map(|name| p.all(name))
+        .collect();
+    if given.is_empty() {
+        return Err(ApiError::Missing("id"));
+    }
+    let ids = given
+        .iter()
+        .map(|id| item(call, id).map(|i| i.encode()))
+        .collect::<Result<Vec<String>, ApiError>>()?;
+    let store = call.store()?;
+    let done = if on {
+        store.star(&call.user.name, &ids, SystemTime::now())
+    } else {
+        store.unstar(&call.user.name, &ids)
+    };
+    done.map_err(store_error)?;
+    Ok(Payload::Empty)
+}
+
+/// `setRating`: `rating` 1 to 5 for the item `id`, 0 to remove it.
+///
+/// Errors: 10 without `id` or `rating`, 70 for an unknown item, 0 for a
+/// rating out of range or when the store cannot be written.
+pub fn set_rating(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let id = item(call, call.params.required("id")?)?;
+    call.params.required("rating")?;
+    let rating = call.params.int("rating", 0, 0, 5)?;
+    call.store()?
+        .set_rating(&call.user.name, &id.encode(), rating as u8)
+        .map_err(store_error)?;
+    Ok(Payload::Empty)
+}
+
+/// `getStarred` (`id3 = false`: the folder view's `Artist` and `Child`)
+/// and `getStarred2` (`ArtistID3`, `AlbumID3`, `Child`): the user's
+/// starred items, the latest first. Items no longer in the library are
+/// left out.
+pub fn starred(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
+    let mut stars = match &call.ctx.app.state {
+        Some(store) => store.stars(&call.user.name).map_err(store_error)?,
+        None => Vec::new(),
+    };
+    stars.sort_by_key(|s| std::cmp::Reverse(s.at_ms));
+    let index = call.ctx.app.catalog.index();
+    let (mut artists, mut albums, mut songs) = (Vec::new(), Vec::new(), Vec::new());
+    for s in &stars {
+        match Id::decode(&s.id) {
+            Ok(Id::Song(path)) => {
+                if let Ok(t) = call.ctx.app.catalog.track_item(&path) {
+                    songs.push(model::song(call, &t, &index));
+                }
+            }
+            Ok(Id::Album(folder)) => {
+                if let Some(a) = index.album(&folder) {
+                    albums.push(if id3 {
+                        model::album_id3(call, a)
+                    } else {
+                        model::album_child(call, a)
+                    });
+                }
+            }
+            Ok(Id::Artist(name)) => {
+                if let Some(a) = index.artist(&name) {
+                    artists.push(if id3 {
+                        model::artist_id3(call, a, &index)
+                    } else {
+                        model::artist(call, a)
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let node = Node::new()
+        .list("artist", artists)
+        .list("album", albums)
+        .list("song", songs);
+    Ok(Payload::One(if id3 { "starred2" } else { "starred" }, node))
+}
+
+/// `getPlayQueue`: the queue the user saved last, with its songs (those
+/// still in the library). With none saved, an empty queue changed at the
+/// epoch (the schema wants one), which no client takes as newer than its
+/// own.
+pub fn play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let q = call
+        .store()?
+        .queue(&call.user.name)
+        .map_err(store_error)?
+        .unwrap_or(PlayQueue {
+            ids: Vec::new(),
+            current: None,
+            position_ms: 0,
+            changed_ms: 0,
+            changed_by: String::new(),
+        });
+    let index = call.ctx.app.catalog.index();
+    let tracks: Vec<(String, TrackItem)> = q
+        .ids
+        .iter()
+        .filter_map(|id| song(call, id).ok().map(|(_, t)| (id.clone(), t)))
+        .collect();
+    // OpenSubsonic: with entries, `current` must be one of them.
+    let current = match &q.current {
+        Some(c) if tracks.iter().any(|(id, _)| id == c) => Some(c.clone()),
+        _ => tracks.first().map(|(id, _)| id.clone()),
+    };
+    let entries = tracks
+        .iter()
+        .map(|(_, t)| model::song(call, t, &index))
+        .collect();
+    let node = Node::new()
+        .opt("current", current.as_deref())
+        .attr("position", q.position_ms)
+        .attr("username", call.user.name.as_str())
+        .attr(
+            "changed",
+            model::date(UNIX_EPOCH + Duration::from_millis(q.changed_ms.max(0) as u64)),
+        )
+        .attr("changedBy", q.changed_by.as_str())
+        .list("entry", entries);
+    Ok(Payload::One("playQueue", node))
+}
+
+/// `savePlayQueue`: the songs `id` (in order), the `current` one (the
+/// first when not given) and the `position` in it (ms). No `id` clears
+/// the saved queue.
+///
+/// Errors: 70 for an unknown song, 0 for a bad position, a `current` not
+/// in the queue, over 10 000 songs, or when the store cannot be written.
+pub fn save_play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let p = &call.params;
+    let given = p.all("id");
+    if given.len() > MAX_QUEUE {
+        return Err(ApiError::Invalid(format!(
+            "a play queue holds at most {MAX_QUEUE} songs"
+        )));
+    }
+    let ids = given
+        .iter()
+        .map(|id| song(call, id).map(|(path, _)| Id::Song(path).encode()))
+        .collect::<Result<Vec<String>, ApiError>>()?;
+    let current = match p.get("current").filter(|c| !c.is_empty()) {
+        None => ids.first().cloned(),
+        Some(c) => {
+            let (path, _) = song(call, c)?;
+            let c = Id::Song(path).encode();
+            if !ids.contains(&c) {
+                return Err(ApiError::Invalid(
+                    "current is not one of the queue's songs".to_owned(),
+                ));
+            }
+            Some(c)
+        }
+    };
+    let queue = PlayQueue {
+        ids,
+        current,
+        position_ms: p.int("position", 0, 0, i64::MAX)? as u64,
+        changed_ms: millis(SystemTime::now()),
+        changed_by: p.get("c").unwrap_or("unknown").to_owned(),
+    };
+    call.store()?
+        .save_queue(&call.user.name, &queue)
+        .map_err(store_error)?;
+    Ok(Payload::Empty)
+}
+
+/// `getBookmarks`: the user's bookmarks with their songs.
+pub fn bookmarks(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let list = match &call.ctx.app.state {
+        Some(store) => store.bookmarks(&call.user.name).map_err(store_error)?,
+        None => Vec::new(),
+    };
+    let index = call.ctx.app.catalog.index();
+    let nodes = list
+        .iter()
+        .filter_map(|b| {
+            let (_, t) = song(call, &b.id).ok()?;
+            let at = |ms: i64| model::date(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
+            Some(
+                Node::new()
+                    .attr("position", b.position_ms)
+                    .attr("username", call.user.name.as_str())
+                    .opt("comment", b.comment.as_deref())
+                    .attr("created", at(b.created_ms))
+                    .attr("changed", at(b.changed_ms))
+                    .child("entry", model::song(call, &t, &index)),
+            )
+        })
+        .collect();
+    Ok(Payload::One(
+        "bookmarks",
+        Node::new().list("bookmark", nodes),
+    ))
+}
+
+/// `createBookmark`: a `position` (ms) in the song `id`, with an optional
+/// `comment`; replaces the user's bookmark there.
+///
+/// Errors: 10 without `id` or `position`, 70 for an unknown song, 0 for a
+/// bad position or when the store cannot be written.
+pub fn create_bookmark(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let (path, _) = song(call, call.params.required("id")?)?;
+    call.params.required("position")?;
+    let position = call.params.int("position", 0, 0, i64::MAX)? as u64;
+    let comment = call
+        .params
+        .get("comment")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    call.store()?
+        .create_bookmark(
+            &call.user.name,
+            &Id::Song(path).encode(),
+            position,
+            comment,
+            SystemTime::now(),
+        )
+        .map_err(store_error)?;
+    Ok(Payload::Empty)
+}
+
+/// `deleteBookmark`: the user's bookmark in the song `id`.
+///
+/// Errors: 10 without `id`, 70 for an unknown song or no bookmark there,
+/// 0 when the store cannot be written.
+pub fn delete_bookmark(call: &Call<'_>) -> Result<Payload, ApiError> {
+    let (path, _) = song(call, call.params.required("id")?)?;
+    let deleted = call
+        .store()?
+        .delete_bookmark(&call.user.name, &Id::Song(path).encode())
+        .map_err(store_error)?;
+    if deleted {
+        Ok(Payload::Empty)
+    } else {
+        Err(ApiError::NotFound("bookmark"))
+    }
+}
