@@ -17,32 +17,7 @@ rounds=${2:-20}
 port=18341
 
 if [ ! -d "$dir/music" ]; then
-  python3 - "$dir/music" <<'PY'
-import os, struct, sys
-root = sys.argv[1]
-words = ["Amber", "Blue", "Cedar", "Dune", "Ember", "Frost", "Gale", "Harbor", "Iris", "Jade",
-         "Kestrel", "Lumen", "Moss", "Nadir", "Onyx", "Pine", "Quill", "Raven", "Slate", "Tide"]
-def info(pairs):
-    body = b"INFO"
-    for key, val in pairs:
-        v = val.encode() + b"\0"
-        if len(v) % 2: v += b"\0"
-        body += key + struct.pack("<I", len(v)) + v
-    return b"LIST" + struct.pack("<I", len(body)) + body
-pcm = b"\0\0" * 4410  # 0.1 s mono 44.1 kHz
-for a in range(500):
-    artist = f"{words[a % 20]} {words[(a // 20) % 20]} Ensemble"
-    album = f"{words[(a * 7) % 20]} Sessions Vol {a}"
-    d = os.path.join(root, artist, album)
-    os.makedirs(d, exist_ok=True)
-    for t in range(1, 21):
-        title = f"{words[(a + t) % 20]} {words[(a * t) % 20]} Café {t}"
-        fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16)
-        data = b"data" + struct.pack("<I", len(pcm)) + pcm
-        chunks = fmt + data + info([(b"INAM", title), (b"IART", artist), (b"IPRD", album), (b"ITRK", str(t))])
-        with open(os.path.join(d, f"{t:02d} {title}.wav"), "wb") as f:
-            f.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
-PY
+  python3 bench/make-10k-library.py "$dir/music"
 fi
 echo "library: $(find "$dir/music" -name '*.wav' | wc -l) tracks in $(find "$dir/music" -mindepth 2 -type d | wc -l) albums"
 
@@ -52,7 +27,7 @@ printf '[[users]]\nname = "bench"\npassword = "bench"\n' >"$dir/bench.toml"
 chmod 600 "$dir/bench.toml"
 started=$(date +%s.%N)
 target/release/tapedeck serve --config "$dir/bench.toml" --music "$dir/music" --cache "$dir/cache" \
-  --listen 127.0.0.1:$port 2>"$log" >/dev/null &
+  --state "$dir/state" --listen 127.0.0.1:$port 2>"$log" >/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
 until grep -q "library scan" "$log"; do sleep 0.05; done

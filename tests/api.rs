@@ -617,3 +617,71 @@ fn prefetch_can_be_switched_off() {
     let v = get_json(&s, "/api/browse/Artist/Album");
     assert_eq!(v["tracks"][1]["cached"]["low"], false);
 }
+
+#[test]
+fn the_web_player_stars_and_counts_plays_as_the_web_user() {
+    // No user configured: nothing is recorded, and the page knows.
+    let s = server();
+    assert!(get_json(&s, "/api/listening")["user"].is_null());
+    let r = common::post_json(&s, "/api/star", r#"{"path": "Artist/Album/a.wav"}"#);
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+
+    let s = TestServer::start(
+        "[[users]]\nname = \"anna\"\npassword = \"pw\"\n[[users]]\nname = \"ben\"\npassword = \"pw\"\n[server]\nweb_user = \"ben\"\n",
+        library,
+    );
+    let a = r#"{"path": "Artist/Album/a.wav"}"#;
+    assert_eq!(common::post_json(&s, "/api/star", a).status, 204);
+    assert_eq!(common::post_json(&s, "/api/scrobble", a).status, 204);
+    assert_eq!(common::post_json(&s, "/api/scrobble", a).status, 204);
+    let v = get_json(&s, "/api/listening");
+    assert_eq!(v["user"], "ben");
+    assert_eq!(v["recent"][0]["path"], "Artist/Album/a.wav");
+    assert_eq!(v["starred"][0]["title"], "Café Ölüm");
+    assert_eq!(v["starred"][0]["starred"], true);
+    // Listings carry the star too.
+    let v = get_json(&s, "/api/browse/Artist/Album");
+    let a_track = v["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["path"] == "Artist/Album/a.wav")
+        .unwrap();
+    assert_eq!(a_track["starred"], true);
+    // Ben's plays are Ben's: two, in his Subsonic view.
+    let ben = common::subsonic_api::creds("ben", "pw");
+    let id = tapedeck::http::subsonic::Id::Song(
+        tapedeck::library::RelPath::new("Artist/Album/a.wav").unwrap(),
+    );
+    let v = common::subsonic_api::ok_at(s.addr, &ben, "getSong", &[("id", &id.encode())]);
+    assert_eq!(v["song"]["playCount"], 2);
+    assert_eq!(
+        common::post_json(
+            &s,
+            "/api/star",
+            r#"{"path": "Artist/Album/a.wav", "starred": false}"#
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        get_json(&s, "/api/listening")["starred"],
+        serde_json::json!([])
+    );
+    // Refused: not JSON (as a form of another site would send), a path
+    // outside the library, a missing track, a GET.
+    let form = "POST /api/star HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4\r\n\r\na=bc";
+    assert_eq!(common::raw(s.addr, form.as_bytes()).status, 400);
+    for (body, status) in [
+        (r#"{"path": "../secret.flac"}"#, 400),
+        (r#"{"path": "Artist/Album/nope.wav"}"#, 404),
+        (r#"{"pth": "x"}"#, 400),
+    ] {
+        assert_eq!(
+            common::post_json(&s, "/api/scrobble", body).status,
+            status,
+            "{body}"
+        );
+    }
+    assert_eq!(s.get("/api/star", &[]).status, 405);
+}

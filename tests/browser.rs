@@ -1,8 +1,10 @@
 //! The phone player in a real browser: `tapedeck serve` over a small album,
 //! and `tests/browser/player.mjs` driving Debian's headless chromium with
 //! playwright-core at a phone's viewport (browse, tap, play, seek, switch
-//! quality, next track, screenshot). Then the server's own log must show
-//! the seek as a Range request answered 206.
+//! quality, next track, star it, a play counted after half the track, the
+//! home page's Recently played and Starred, unstar, screenshot). Then the
+//! server's own log must show the seek as a Range request answered 206, and
+//! the play must show in the web user's Subsonic view.
 //!
 //! Needs node, `/usr/bin/chromium` and `npm ci --prefix tests/browser`, so
 //! it is `#[ignore]`d by a plain `cargo test` (reported as ignored, not as
@@ -39,11 +41,18 @@ fn phone_browses_plays_seeks_and_switches_quality() {
     )
     .unwrap();
     let log_path = dir.path().join("server.log");
+    // A user, so the web player records plays and stars (as anna).
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[[users]]\nname = \"anna\"\npassword = \"pw\"\n").unwrap();
     let mut child = common::binary()
-        .args(["serve", "--listen", "127.0.0.1:0", "--music"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--music")
         .arg(dir.path().join("music"))
         .arg("--cache")
         .arg(dir.path().join("cache"))
+        .arg("--state")
+        .arg(dir.path().join("state"))
         .env("HOME", dir.path())
         .env("XDG_CONFIG_HOME", dir.path().join(".config"))
         .env_remove("JOURNAL_STREAM")
@@ -79,6 +88,17 @@ fn phone_browses_plays_seeks_and_switches_quality() {
         std::time::Duration::from_millis(100),
         || seek_line(&std::fs::read_to_string(&log_path).unwrap_or_default()),
     );
+    // The web player's play counts for anna's Subsonic view too.
+    let second = tapedeck::http::subsonic::Id::Song(
+        tapedeck::library::RelPath::new("Test Artist/Test Album/02 Second.wav").unwrap(),
+    )
+    .encode();
+    let v = common::subsonic_api::call_at(
+        addr,
+        &common::subsonic_api::creds("anna", "pw"),
+        "getSong",
+        &[("id", &second)],
+    );
     let _ = child.kill();
     let _ = child.wait();
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -107,4 +127,6 @@ fn phone_browses_plays_seeks_and_switches_quality() {
         "{log}"
     );
     assert!(log.contains("Test Album/02 Second.wav low"), "{log}");
+    assert_eq!(v["song"]["playCount"], 1, "{v}");
+    assert!(v["song"]["starred"].is_null(), "unstarred again: {v}");
 }

@@ -75,7 +75,7 @@ struct CachedLevels {
 
 /// A track in `/api/browse`, `/api/search` and `/api/playlists/<path>`.
 #[derive(Serialize)]
-struct TrackJson<'a> {
+pub(super) struct TrackJson<'a> {
     path: &'a RelPath,
     file: &'a str,
     title: &'a str,
@@ -95,10 +95,12 @@ struct TrackJson<'a> {
     size_bytes: u64,
     cover: Option<String>,
     cached: CachedLevels,
+    /// Starred by the web player's user (`server.web_user`).
+    starred: bool,
 }
 
 impl<'a> TrackJson<'a> {
-    fn new(ctx: &Context, t: &'a TrackItem) -> TrackJson<'a> {
+    pub(super) fn new(ctx: &Context, t: &'a TrackItem) -> TrackJson<'a> {
         let app = &ctx.app;
         let i = &t.info;
         let cached = |q| {
@@ -135,6 +137,7 @@ impl<'a> TrackJson<'a> {
                 medium: cached(Quality::Medium),
                 high: cached(Quality::High),
             },
+            starred: super::listening::web_starred(ctx, &t.entry.relative),
         }
     }
 }

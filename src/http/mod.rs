@@ -32,6 +32,7 @@ pub mod error;
 pub mod event_loop;
 pub mod events;
 pub mod files;
+pub mod listening;
 pub mod range;
 pub mod reply;
 pub mod request;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::error::HttpError;
 use super::reply::Reply;
 use super::request::{Method, Request, decode_dir_path, decode_path};
-use super::{Context, admin, api, assets, files, transcoded};
+use super::{Context, admin, api, assets, files, listening, transcoded};
 use crate::library::{LibraryFile, RelPath};
 use crate::quality::Quality;
 
@@ -68,6 +68,18 @@ fn route(ctx: &Context, req: &Request) -> Result<Reply, HttpError> {
             only_get_or_head(req)?;
             Ok(api::playlists(ctx))
         }
+        "/api/listening" => {
+            only_get_or_head(req)?;
+            listening::listening(ctx)
+        }
+        "/api/star" => {
+            only_post(req)?;
+            listening::star(ctx, req)
+        }
+        "/api/scrobble" => {
+            only_post(req)?;
+            listening::scrobble(ctx, req)
+        }
         "/api/version" => {
             only_get_or_head(req)?;
             Ok(Reply::json(
@@ -79,6 +91,15 @@ fn route(ctx: &Context, req: &Request) -> Result<Reply, HttpError> {
             ))
         }
         _ => Err(HttpError::not_found()),
+    }
+}
+
+/// `Ok` for POST; otherwise the 405 to send, with `Allow`.
+fn only_post(req: &Request) -> Result<(), HttpError> {
+    if req.method == Method::Post {
+        Ok(())
+    } else {
+        Err(HttpError::method_not_allowed(&req.method, "POST"))
     }
 }
 

@@ -127,6 +127,31 @@ try {
   seen.nextSrc = await page.$eval('#audio', (a) => a.currentSrc);
   seen.playUrls = playUrls.length;
 
+  // Star it from the player bar (the server's web user keeps it), and let
+  // it play past half its 12 s: that counts as a play (Last.fm's rule).
+  const starred = page.waitForResponse((r) => r.url().endsWith('/api/star') && r.status() === 204);
+  await page.locator('#star').tap();
+  await starred;
+  check(await page.$eval('#star', (b) => b.getAttribute('aria-pressed')) === 'true', 'star pressed');
+  const scrobble = await page.waitForResponse((r) => r.url().endsWith('/api/scrobble'), { timeout: 30_000 });
+  check(scrobble.status() === 204, `scrobble answered ${scrobble.status()}`);
+  seen.heardAtScrobble = await page.$eval('#audio', (a) => a.currentTime);
+  check(seen.heardAtScrobble >= 6, `counted after ${seen.heardAtScrobble} s of 12`);
+
+  // The home page lists it under Recently played and Starred; the first
+  // track, heard for seconds of its 4 minutes, is not a play.
+  await page.goto(base + '/#/browse/');
+  await page.locator('#recent button.track').first().waitFor();
+  seen.recent = await page.locator('#recent button.track .main div:first-child').allTextContents();
+  seen.starred = await page.locator('#starred button.track .main div:first-child').allTextContents();
+  check(seen.recent.length === 1 && seen.recent[0].includes('Second'), `recent: ${seen.recent}`);
+  check(seen.starred.length === 1 && seen.starred[0].includes('Second'), `starred: ${seen.starred}`);
+  // Unstar from the list.
+  const unstarred = page.waitForResponse((r) => r.url().endsWith('/api/star') && r.status() === 204);
+  await page.locator('#starred button.star').first().tap();
+  await unstarred;
+  check(await page.locator('#starred button.star').first().getAttribute('aria-pressed') === 'false', 'unstarred');
+
   await page.screenshot({ path: screenshot });
   check(pageErrors.length === 0, `no page errors: ${pageErrors.join('; ')}`);
   console.log(JSON.stringify(seen));

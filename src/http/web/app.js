@@ -1,6 +1,8 @@
 // tapedeck's phone player: browse the library, play a folder as a queue,
-// seek, pick a quality. No framework, no build step; every name from the
-// library goes into the page as text, never as HTML.
+// seek, pick a quality, star tracks; plays count for the server's web user
+// (after half a track or 4 minutes, Last.fm's rule). No framework, no build
+// step; every name from the library goes into the page as text, never as
+// HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +15,9 @@ const state = {
   index: -1,     // position in queue
   listing: null, // the tracks shown, for the cached marks
   folderName: 'Library',
+  user: null,    // whose plays and stars the server keeps (null: nobody)
+  heard: 0,      // seconds of the current track actually played
+  scrobbled: false,
 };
 
 const enc = (path) => path.split('/').map(encodeURIComponent).join('/');
@@ -47,6 +52,49 @@ async function getJSON(url) {
   const r = await fetch(url);
   if (!r.ok) throw new Error(r.status === 404 ? 'Not found' : `Server answered ${r.status}`);
   return r.json();
+}
+
+async function postJSON(url, body) {
+  const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (!r.ok) throw new Error(`Server answered ${r.status}`);
+}
+
+// ---- stars and plays (the server's web user) ----
+function starButton(t) {
+  const b = el('button', { type: 'button', class: 'star', 'data-star': t.path, hidden: !state.user });
+  paintStar(b, !!t.starred);
+  b.addEventListener('click', () => setStar(t, !t.starred));
+  return b;
+}
+
+function paintStar(b, on) {
+  b.textContent = on ? '★' : '☆';
+  b.setAttribute('aria-pressed', on ? 'true' : 'false');
+  b.setAttribute('aria-label', on ? 'Unstar' : 'Star');
+}
+
+async function setStar(t, on) {
+  try {
+    await postJSON('/api/star', { path: t.path, starred: on });
+  } catch (e) {
+    toast(`Could not ${on ? 'star' : 'unstar'}: ${e.message}`);
+    return;
+  }
+  // The same track may be shown twice (a list and the player bar).
+  for (const x of [...(state.listing || []), ...state.queue]) if (x.path === t.path) x.starred = on;
+  t.starred = on;
+  for (const b of document.querySelectorAll('.star[data-star]')) if (b.dataset.star === t.path) paintStar(b, on);
+  const cur = current();
+  if (cur && cur.path === t.path) paintStar($('star'), on);
+}
+
+function countPlay() {
+  const t = current();
+  if (!t || state.scrobbled || !state.user) return;
+  const d = duration();
+  if (!d || state.heard < Math.min(d / 2, 240)) return;
+  state.scrobbled = true;
+  postJSON('/api/scrobble', { path: t.path }).catch((e) => toast(`Play not counted: ${e.message}`));
 }
 
 // ---- routing: #/browse/<path> and #/search/<words> keep Back working ----
@@ -98,7 +146,7 @@ function trackList(tracks, showAlbum, playlist = null) {
         el('div', { class: 'ellipsis' }, t.title, mark),
         sub ? el('div', { class: 'ellipsis muted' }, sub) : null),
       el('span', { class: 'dur' }, t.duration_s ? fmt(t.duration_s) : ''));
-    ol.append(el('li', {}, btn));
+    ol.append(el('li', {}, btn, starButton(t)));
   });
   return ol;
 }
@@ -151,6 +199,18 @@ async function showFolder(path) {
   }
   if (!data.dirs.length && !data.tracks.length && !data.playlists.length) {
     parts.push(el('p', { class: 'empty' }, 'Nothing to play here.'));
+  }
+  if (!path) {
+    // The home page: what the web user played and starred last.
+    try {
+      const mine = await getJSON('/api/listening');
+      state.user = mine.user;
+      state.listing = [...data.tracks, ...mine.recent, ...mine.starred];
+      const lists = [];
+      if (mine.recent.length) lists.push(el('section', { id: 'recent' }, el('h2', {}, 'Recently played'), trackList(mine.recent, true)));
+      if (mine.starred.length) lists.push(el('section', { id: 'starred' }, el('h2', {}, 'Starred'), trackList(mine.starred, true)));
+      parts.splice(1, 0, ...lists);
+    } catch { /* the library still shows */ }
   }
   view.replaceChildren(...parts);
   refreshMarks();
@@ -214,8 +274,14 @@ function startQueue(tracks, i, playlist = null) {
 
 function playAt(i, startAt = 0, quality = state.quality) {
   if (i < 0 || i >= state.queue.length) return;
+  const same = state.index === i && current() && state.playing && state.playing.path === current().path;
   state.index = i;
   const t = current();
+  // A new track (not the same one at another level) starts a new play.
+  if (!same) { state.heard = 0; state.scrobbled = false; }
+  const star = $('star');
+  star.hidden = !state.user;
+  paintStar(star, !!t.starred);
   state.playing = { path: t.path, quality };
   // The playlist lets the server warm the next track of the same list.
   audio.src = `/play/${enc(t.path)}?quality=${quality}` + (state.playlist ? `&playlist=${encodeURIComponent(state.playlist)}` : '');
@@ -297,8 +363,12 @@ const seek = $('seek');
 seek.addEventListener('input', () => { dragging = true; $('elapsed').textContent = fmt(+seek.value); });
 seek.addEventListener('change', () => { dragging = false; seekTo(+seek.value); });
 
-let lastPosition = 0;
+let lastPosition = 0, lastTick = null;
 audio.addEventListener('timeupdate', () => {
+  // Time heard: steps of normal playback, not seeks.
+  const step = lastTick === null ? 0 : audio.currentTime - lastTick;
+  lastTick = audio.currentTime;
+  if (!audio.paused && step > 0 && step < 2) { state.heard += step; countPlay(); }
   if (!dragging) {
     seek.value = audio.currentTime;
     $('elapsed').textContent = fmt(audio.currentTime);
@@ -341,6 +411,9 @@ audio.addEventListener('error', () => {
 });
 
 $('play').addEventListener('click', toggle);
+$('star').addEventListener('click', () => { const t = current(); if (t) setStar(t, !t.starred); });
+audio.addEventListener('seeking', () => { lastTick = null; });
+audio.addEventListener('emptied', () => { lastTick = null; });
 $('next').addEventListener('click', next);
 $('prev').addEventListener('click', prev);
 
@@ -381,8 +454,13 @@ document.addEventListener('keydown', (e) => {
   else if (e.key === 'ArrowLeft') seekTo(audio.currentTime - 10);
   else if (e.key === 'n' || e.key === 'N') next();
   else if (e.key === 'p' || e.key === 'P') prev();
+  else if ((e.key === 's' || e.key === 'S') && current() && state.user) setStar(current(), !current().starred);
   else if (e.key === '/') { e.preventDefault(); $('q').focus(); }
 });
 
 window.addEventListener('hashchange', route);
+getJSON('/api/listening').then((mine) => {
+  state.user = mine.user;
+  for (const b of document.querySelectorAll('.star')) b.hidden = !state.user || (b.id === 'star' && state.index < 0);
+}).catch(() => {});
 route();
