@@ -9,6 +9,15 @@
 //! here commits before it returns, so an answer that says "saved" is on
 //! disk. Reads never write, and a plain stream writes nothing.
 //!
+//! LMDB's own locking (a lock file of robust process-shared mutexes) is
+//! off (`MDB_NOLOCK`): musl refuses robust mutexes where the kernel's
+//! `get_robust_list` is missing, as under qemu-user, and one process is
+//! the only user anyway. In its place: an exclusive `flock` on the
+//! environment directory (a second server on the same state directory is
+//! refused), and one mutex around every transaction, so that no read is
+//! open while a write reuses pages (what LMDB asks of `MDB_NOLOCK`
+//! users). Transactions here are microseconds long.
+//!
 //! Keys are the user name, a 0 byte and the SHA-256 of the item's ID (IDs
 //! name paths, which can be longer than LMDB's 511-byte keys); the values
 //! are small JSON records that carry the ID itself. An item is a song, an
@@ -21,12 +30,13 @@ pub use playlists::UserPlaylists;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use heed::types::Bytes;
-use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,12 +57,16 @@ const NOW_PLAYING_FOR: Duration = Duration::from_secs(15 * 60);
 pub enum StoreError {
     /// LMDB or the file system failed; the message names the store.
     Io(String),
+    /// Another process has the store open.
+    InUse(String),
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Io(what) => write!(f, "listening state: {what}"),
+            StoreError::Io(what) | StoreError::InUse(what) => {
+                write!(f, "listening state: {what}")
+            }
         }
     }
 }
@@ -145,9 +159,11 @@ struct Tables {
 
 /// The listening state of every user.
 pub struct Store {
-    // Read transactions not tied to a thread (MDB_NOTLS): an answer may
-    // hold a view while it reads other lists.
     env: Env<WithoutTls>,
+    /// Held for every transaction (see the module's notes).
+    gate: Mutex<()>,
+    /// The exclusive `flock` on the environment directory.
+    _lock: File,
     tables: Tables,
     dir: PathBuf,
     now_playing: Mutex<Vec<NowPlaying>>,
@@ -191,6 +207,7 @@ impl Store {
         let env_dir = dir.join("listening");
         match Store::open_at(dir, &env_dir) {
             Ok(store) => Ok(store),
+            Err(e @ StoreError::InUse(_)) => Err(e),
             Err(e) if env_dir.exists() => {
                 let stamp = millis(SystemTime::now());
                 let aside = (0..)
@@ -219,17 +236,37 @@ impl Store {
             StoreError::Io(format!("{what} {}: {err}", env_dir.display()))
         };
         std::fs::create_dir_all(env_dir).map_err(|e| io("cannot create", e))?;
+        let lock = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(env_dir.join(".lock"))
+            .map_err(|e| io("cannot create a lock file in", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse(format!(
+                    "{} is in use by another tapedeck",
+                    env_dir.display()
+                )));
+            }
+            Err(TryLockError::Error(e)) => return Err(io("cannot lock", e)),
+        }
         let data = env_dir.join("data.mdb");
         let file_len = std::fs::metadata(&data).map(|m| m.len()).ok();
         // SAFETY: heed requires that one environment is not opened twice in
         // a process at the same time, nor its files changed under the
         // mapping. tapedeck opens the state directory once, from App::new,
         // and one server owns its cache (and so its state) at a time.
+        // SAFETY (flags): MDB_NOLOCK is sound with the flock above (one
+        // process) and `gate` (no read open during a write).
         let env = unsafe {
             EnvOpenOptions::new()
                 .read_txn_without_tls()
                 .map_size(MAP_SIZE)
                 .max_dbs(8)
+                .flags(EnvFlags::NO_LOCK)
                 .open(env_dir)
         }?;
         // A data file shorter than the pages its meta page names would
@@ -255,6 +292,8 @@ impl Store {
         tx.commit()?;
         let store = Store {
             env,
+            gate: Mutex::new(()),
+            _lock: lock,
             tables,
             dir: dir.to_owned(),
             now_playing: Mutex::new(Vec::new()),
@@ -267,6 +306,7 @@ impl Store {
     /// Reads every record once: a damaged page or record fails here, at
     /// start, rather than in the middle of an answer.
     fn check(&self) -> Result<(), StoreError> {
+        let _gate = self.gate();
         let tx = self.env.read_txn()?;
         let t = &self.tables;
         for db in [t.plays, t.stars, t.ratings, t.bookmarks, t.queues] {
@@ -289,11 +329,18 @@ impl Store {
         self.env.real_disk_size().unwrap_or(0)
     }
 
+    /// The transaction gate (a panic elsewhere does not close it: LMDB
+    /// aborts a transaction that is dropped).
+    fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs `f` in a write transaction and commits it (durable on return).
     fn write<T>(
         &self,
         f: impl FnOnce(&mut RwTxn<'_>, &Tables) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _gate = self.gate();
         let mut tx = self.env.write_txn()?;
         let out = f(&mut tx, &self.tables)?;
         tx.commit()?;
@@ -366,6 +413,7 @@ impl Store {
 
     /// `user`'s saved play queue, if any.
     pub fn queue(&self, user: &str) -> Result<Option<PlayQueue>, StoreError> {
+        let _gate = self.gate();
         let tx = self.env.read_txn()?;
         get(self.tables.queues, &tx, &user_prefix(user))
     }
@@ -405,6 +453,7 @@ impl Store {
         db: Database<Bytes, Bytes>,
         user: &str,
     ) -> Result<Vec<T>, StoreError> {
+        let _gate = self.gate();
         let tx = self.env.read_txn()?;
         let mut out = Vec::new();
         for item in db.prefix_iter(&tx, &user_prefix(user))? {
@@ -436,14 +485,10 @@ impl Store {
         self.all(self.tables.bookmarks, user)
     }
 
-    /// A read view of `user`'s state, for annotating many items in one
-    /// answer.
+    /// `user`'s state, for annotating the items of an answer (each
+    /// lookup is its own short read).
     pub fn view<'a>(&'a self, user: &'a str) -> Result<View<'a>, StoreError> {
-        Ok(View {
-            tx: self.env.read_txn()?,
-            tables: self.tables,
-            user,
-        })
+        Ok(View { store: self, user })
     }
 
     /// Notes that `user` plays `id` now, from `client` (kept in memory).
@@ -466,28 +511,31 @@ impl Store {
     }
 }
 
-/// One user's state in one read transaction.
+/// One user's state.
 pub struct View<'a> {
-    tx: RoTxn<'a, WithoutTls>,
-    tables: Tables,
+    store: &'a Store,
     user: &'a str,
 }
 
 impl View<'_> {
     /// What the state says of `id`; empty when nothing (or when a record
-    /// cannot be read, which is logged at start by [`Store::open`]).
+    /// cannot be read: [`Store::open`] reads them all at start).
     pub fn of(&self, id: &str) -> Annotation {
+        let _gate = self.store.gate();
+        let Ok(tx) = self.store.env.read_txn() else {
+            return Annotation::default();
+        };
         let k = key(self.user, id);
-        let t = &self.tables;
-        let play = get::<Play>(t.plays, &self.tx, &k).ok().flatten();
+        let t = &self.store.tables;
+        let play = get::<Play>(t.plays, &tx, &k).ok().flatten();
         Annotation {
             play_count: play.as_ref().map_or(0, |p| p.count),
             played_ms: play.map(|p| p.last_ms),
-            starred_ms: get::<Star>(t.stars, &self.tx, &k)
+            starred_ms: get::<Star>(t.stars, &tx, &k)
                 .ok()
                 .flatten()
                 .map(|s| s.at_ms),
-            rating: get::<Rating>(t.ratings, &self.tx, &k)
+            rating: get::<Rating>(t.ratings, &tx, &k)
                 .ok()
                 .flatten()
                 .map(|r| r.rating),
@@ -631,6 +679,20 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         s.scrobble("anna", "tr-a", SystemTime::now()).unwrap();
         assert_eq!(s.plays("anna").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_in_use_is_refused_and_left_alone() {
+        let (dir, s) = store();
+        s.scrobble("anna", "tr-a", SystemTime::now()).unwrap();
+        match Store::open(dir.path()) {
+            Err(StoreError::InUse(what)) => assert!(what.contains("in use"), "{what}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("opened twice"),
+        }
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.plays("anna").unwrap().len(), 1, "nothing was moved aside");
     }
 
     #[test]
