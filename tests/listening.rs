@@ -6,57 +6,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
 
-use common::TestServer;
 use common::subsonic_api::{call_at, creds, ok_at};
 use common::subsonic_library::{USERS, library};
+use common::{ChildServer, TestServer};
 use tapedeck::http::subsonic::Id;
 use tapedeck::library::RelPath;
-
-/// tapedeck serving `dir`/music with its cache and state in `dir`, as a
-/// child process (so it can be killed).
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Proc {
-    fn start(dir: &Path) -> Proc {
-        let mut child = common::binary()
-            .arg("serve")
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .args(["--listen", "127.0.0.1:0", "--music"])
-            .arg(dir.join("music"))
-            .arg("--cache")
-            .arg(dir.join("cache"))
-            .arg("--state")
-            .arg(dir.join("state"))
-            .env("HOME", dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tapedeck");
-        let addr = common::printed_addr(child.stdout.take().expect("stdout"));
-        Proc { child, addr }
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +36,7 @@ fn what_was_acknowledged_survives_kill_9() {
     let (dawn, noon) = (song(DAWN), song(NOON));
     let album = Id::Album(RelPath::new("Zoë/First Light").unwrap()).encode();
     for round in 0..20u32 {
-        let p = Proc::start(dir.path());
+        let p = ChildServer::start(dir.path());
         ok_at(p.addr, &anna, "scrobble", &[("id", &dawn)]);
         let (star, unstar) = if round % 2 == 0 {
             ("star", "unstar")
@@ -104,7 +60,7 @@ fn what_was_acknowledged_survives_kill_9() {
         // Killed right after the last answer.
         p.kill();
     }
-    let p = Proc::start(dir.path());
+    let p = ChildServer::start(dir.path());
     let v = ok_at(p.addr, &anna, "getSong", &[("id", &dawn)]);
     assert_eq!(v["song"]["playCount"], 20, "every scrobble of 20 runs");
     // Round 19 (odd) unstarred Noon and starred the album.
@@ -123,7 +79,7 @@ fn a_broken_store_is_moved_aside_and_the_server_starts_fresh() {
     let dir = setup();
     let anna = creds("anna", "open sesame");
     let dawn = song(DAWN);
-    let p = Proc::start(dir.path());
+    let p = ChildServer::start(dir.path());
     ok_at(p.addr, &anna, "scrobble", &[("id", &dawn)]);
     p.kill();
     let data = dir.path().join("state/listening/data.mdb");
@@ -150,7 +106,7 @@ fn a_broken_store_is_moved_aside_and_the_server_starts_fresh() {
                 .unwrap(),
             _ => std::fs::write(&data, vec![0xa5u8; 40_000]).unwrap(),
         }
-        let p = Proc::start(dir.path());
+        let p = ChildServer::start(dir.path());
         let v = ok_at(p.addr, &anna, "getSong", &[("id", &dawn)]);
         assert!(v["song"]["playCount"].is_null(), "{damage}: a fresh store");
         // And it works.

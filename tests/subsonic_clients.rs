@@ -2,8 +2,8 @@
 //! both in Python (tests/subsonic/): every answer validated against the
 //! Subsonic 1.16.1 XSD and the OpenSubsonic JSON schemas of its endpoint
 //! (the specification's copy in ../shared/subsonic beside the repository,
-//! or SUBSONIC_SPEC), and a first connect by py-sonic and py-opensonic
-//! from PyPI.
+//! or SUBSONIC_SPEC), a first connect by py-sonic and py-opensonic from
+//! PyPI, and listening state saved through py-sonic surviving a kill -9.
 //!
 //! They need Python with tests/subsonic/requirements.txt, so they are
 //! `#[ignore]`d under plain `cargo test`; `tests/run.sh` installs the
@@ -14,8 +14,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::TestServer;
 use common::subsonic_library::{USERS, library};
+use common::{ChildServer, TestServer};
 
 fn scanned_server() -> TestServer {
     let s = TestServer::start(USERS, library);
@@ -67,5 +67,38 @@ fn py_sonic_and_py_opensonic_connect_browse_search_and_play() {
             "open sesame",
             "anna-key-0123456789abcdef",
         ],
+    );
+}
+
+#[test]
+#[ignore = "needs Python packages; tests/run.sh installs them and runs it"]
+fn listening_state_saved_by_py_sonic_survives_kill_9_and_shows_in_the_web_player() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("music")).unwrap();
+    library(&dir.path().join("music"));
+    std::fs::write(dir.path().join("config.toml"), USERS).unwrap();
+    let base = |s: &ChildServer| format!("http://{}", s.addr);
+    let s = ChildServer::start(dir.path());
+    python("restart.py", &["before", &base(&s), "anna", "open sesame"]);
+    s.kill();
+    let s = ChildServer::start(dir.path());
+    python("restart.py", &["after", &base(&s), "anna", "open sesame"]);
+    // The web player records as the first user, anna: the same plays.
+    let r = common::raw(
+        s.addr,
+        b"GET /api/listening HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let v = r.json();
+    assert_eq!(v["user"], "anna");
+    let recent: Vec<&str> = v["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(recent.len(), 3, "{recent:?}");
+    assert!(
+        recent.iter().all(|p| p.starts_with("Zoë/First Light/")),
+        "{recent:?}"
     );
 }

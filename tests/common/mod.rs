@@ -432,3 +432,45 @@ pub fn write_tagged_wav(path: &Path, frames: u32, seed: u32, tag: &id3::Tag) {
     bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
     std::fs::write(path, bytes).expect("write tagged wav");
 }
+
+/// tapedeck serving `dir`/music with `dir`/config.toml, its cache and
+/// state in `dir`, as a child process (so it can be killed with SIGKILL).
+pub struct ChildServer {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ChildServer {
+    pub fn start(dir: &Path) -> ChildServer {
+        let mut child = binary()
+            .arg("serve")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .args(["--listen", "127.0.0.1:0", "--music"])
+            .arg(dir.join("music"))
+            .arg("--cache")
+            .arg(dir.join("cache"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .env("HOME", dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tapedeck");
+        let addr = printed_addr(child.stdout.take().expect("stdout"));
+        ChildServer { child, addr }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
