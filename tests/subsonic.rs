@@ -598,6 +598,37 @@ fn the_play_queue_and_bookmarks_are_saved_per_user() {
         0,
         "current must be in the queue"
     );
+    // By index (OpenSubsonic indexBasedQueue): a song queued twice.
+    ok(
+        &s,
+        "savePlayQueueByIndex",
+        &[
+            ("id", &dawn),
+            ("id", &noon),
+            ("id", &dawn),
+            ("currentIndex", "2"),
+            ("position", "7"),
+        ],
+    );
+    let q = &ok(&s, "getPlayQueueByIndex", &[])["playQueueByIndex"];
+    assert_eq!(
+        (q["currentIndex"].as_u64(), q["position"].as_u64()),
+        (Some(2), Some(7))
+    );
+    assert_eq!(q["entry"].as_array().unwrap().len(), 3);
+    assert_eq!(ok(&s, "getPlayQueue", &[])["playQueue"]["current"], dawn);
+    assert_eq!(
+        code(&call(&s, "savePlayQueueByIndex", &[("id", &dawn)])),
+        10
+    );
+    assert_eq!(
+        code(&call(
+            &s,
+            "savePlayQueueByIndex",
+            &[("id", &dawn), ("currentIndex", "1")]
+        )),
+        0
+    );
     // No id clears it.
     ok(&s, "savePlayQueue", &[]);
     assert!(

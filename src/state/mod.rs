@@ -120,6 +120,10 @@ pub struct PlayQueue {
     pub ids: Vec<String>,
     /// The song playing when it was saved.
     pub current: Option<String>,
+    /// Its place in `ids` (a song may be queued twice; OpenSubsonic
+    /// `indexBasedQueue`).
+    #[serde(default)]
+    pub current_index: Option<usize>,
     /// Milliseconds into `current`.
     pub position_ms: u64,
     pub changed_ms: i64,
@@ -632,6 +636,7 @@ mod tests {
         let q = PlayQueue {
             ids: vec!["tr-a".into(), "tr-b".into()],
             current: Some("tr-b".into()),
+            current_index: Some(1),
             position_ms: 12_345,
             changed_ms: 5,
             changed_by: "DSub".into(),

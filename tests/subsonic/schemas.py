@@ -86,7 +86,9 @@ def openapi_properties(xsd_type):
 
     walk(OPENAPI / ALIAS.get(xsd_type, f"schemas/{xsd_type}.json"))
     if xsd_type == "Response":
-        out.add("openSubsonicExtensions")
+        # Answers of OpenSubsonic's own endpoints (checked, in JSON, by
+        # their endpoint schemas).
+        out.update({"openSubsonicExtensions", "playQueueByIndex"})
     return out
 
 
@@ -142,7 +144,7 @@ class Server:
         salt = os.urandom(6).hex()
         token = hashlib.md5((self.password + salt).encode()).hexdigest()
         q = {"u": self.user, "t": token, "s": salt, "v": "1.16.1", "c": "schemas", "f": fmt, **params}
-        url = f"{self.base}/rest/{method}?{urllib.parse.urlencode(q)}"
+        url = f"{self.base}/rest/{method}?{urllib.parse.urlencode(q, doseq=True)}"
         with urllib.request.urlopen(url, timeout=60) as r:
             return r.status, r.headers.get("Content-Type", ""), r.read()
 
@@ -219,7 +221,8 @@ def main():
     playlist = js("getPlaylists")["playlists"]["playlist"][0]["id"]
     check("getPlaylist", {"id": playlist})
     # Listening state: empty first, then with something in it.
-    for method in ("getStarred", "getStarred2", "getNowPlaying", "getBookmarks", "getPlayQueue"):
+    for method in ("getStarred", "getStarred2", "getNowPlaying", "getBookmarks", "getPlayQueue",
+                   "getPlayQueueByIndex"):
         check(method)
     check("scrobble", {"id": song}, schema_method=None)
     check("scrobble", {"id": song, "submission": "false"}, schema_method=None)
@@ -230,6 +233,8 @@ def main():
     check("createBookmark", {"id": song, "position": "2000", "comment": "here"}, schema_method=None)
     for method in ("getStarred", "getStarred2", "getNowPlaying", "getBookmarks", "getPlayQueue"):
         check(method)
+    check("savePlayQueueByIndex", {"id": [song, song], "currentIndex": "1"}, schema_method=None)
+    check("getPlayQueueByIndex")
     check("getSong", {"id": song})
     check("getAlbum", {"id": album})
     check("getArtist", {"id": artist})

@@ -226,11 +226,12 @@ pub fn starred(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
     Ok(Payload::One(if id3 { "starred2" } else { "starred" }, node))
 }
 
-/// `getPlayQueue`: the queue the user saved last, with its songs (those
-/// still in the library). With none saved, an empty queue changed at the
-/// epoch (the schema wants one), which no client takes as newer than its
-/// own.
-pub fn play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
+/// `getPlayQueue` (`by_index = false`: `current` is a song ID) and the
+/// OpenSubsonic `getPlayQueueByIndex` (`currentIndex`): the queue the user
+/// saved last, with its songs (those still in the library). With none
+/// saved, an empty queue changed at the epoch (the schema wants one),
+/// which no client takes as newer than its own.
+pub fn play_queue(call: &Call<'_>, by_index: bool) -> Result<Payload, ApiError> {
     let q = call
         .store()?
         .queue(&call.user.name)
@@ -238,27 +239,37 @@ pub fn play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
         .unwrap_or(PlayQueue {
             ids: Vec::new(),
             current: None,
+            current_index: None,
             position_ms: 0,
             changed_ms: 0,
             changed_by: String::new(),
         });
     let index = call.ctx.app.catalog.index();
-    let tracks: Vec<(String, TrackItem)> = q
+    // (place in the saved queue, ID, track) of the songs still there.
+    let tracks: Vec<(usize, &String, TrackItem)> = q
         .ids
         .iter()
-        .filter_map(|id| song(call, id).ok().map(|(_, t)| (id.clone(), t)))
+        .enumerate()
+        .filter_map(|(i, id)| song(call, id).ok().map(|(_, t)| (i, id, t)))
         .collect();
-    // OpenSubsonic: with entries, `current` must be one of them.
-    let current = match &q.current {
-        Some(c) if tracks.iter().any(|(id, _)| id == c) => Some(c.clone()),
-        _ => tracks.first().map(|(id, _)| id.clone()),
-    };
+    // OpenSubsonic: with entries, the current one must be one of them.
+    let at = tracks
+        .iter()
+        .position(|(i, id, _)| match q.current_index {
+            Some(c) => *i == c,
+            None => q.current.as_ref() == Some(*id),
+        })
+        .or((!tracks.is_empty()).then_some(0));
     let entries = tracks
         .iter()
-        .map(|(_, t)| model::song(call, t, &index))
+        .map(|(_, _, t)| model::song(call, t, &index))
         .collect();
-    let node = Node::new()
-        .opt("current", current.as_deref())
+    let node = if by_index {
+        Node::new().opt("currentIndex", at)
+    } else {
+        Node::new().opt("current", at.map(|a| tracks[a].1.as_str()))
+    };
+    let node = node
         .attr("position", q.position_ms)
         .attr("username", call.user.name.as_str())
         .attr(
@@ -267,16 +278,25 @@ pub fn play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
         )
         .attr("changedBy", q.changed_by.as_str())
         .list("entry", entries);
-    Ok(Payload::One("playQueue", node))
+    Ok(Payload::One(
+        if by_index {
+            "playQueueByIndex"
+        } else {
+            "playQueue"
+        },
+        node,
+    ))
 }
 
-/// `savePlayQueue`: the songs `id` (in order), the `current` one (the
-/// first when not given) and the `position` in it (ms). No `id` clears
-/// the saved queue.
+/// `savePlayQueue` (`by_index = false`: the `current` song, the first
+/// when not given) and the OpenSubsonic `savePlayQueueByIndex`
+/// (`currentIndex`, 0-based): the songs `id` in order and the `position`
+/// in the current one (ms). No `id` clears the saved queue.
 ///
-/// Errors: 70 for an unknown song, 0 for a bad position, a `current` not
-/// in the queue, over 10 000 songs, or when the store cannot be written.
-pub fn save_play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
+/// Errors: 10 without `currentIndex` (by index, with songs), 70 for an
+/// unknown song, 0 for a bad position, a current song or index not in the
+/// queue, over 10 000 songs, or when the store cannot be written.
+pub fn save_play_queue(call: &Call<'_>, by_index: bool) -> Result<Payload, ApiError> {
     let p = &call.params;
     let given = p.all("id");
     if given.len() > MAX_QUEUE {
@@ -288,22 +308,27 @@ pub fn save_play_queue(call: &Call<'_>) -> Result<Payload, ApiError> {
         .iter()
         .map(|id| song(call, id).map(|(path, _)| Id::Song(path).encode()))
         .collect::<Result<Vec<String>, ApiError>>()?;
-    let current = match p.get("current").filter(|c| !c.is_empty()) {
-        None => ids.first().cloned(),
-        Some(c) => {
-            let (path, _) = song(call, c)?;
-            let c = Id::Song(path).encode();
-            if !ids.contains(&c) {
-                return Err(ApiError::Invalid(
-                    "current is not one of the queue's songs".to_owned(),
-                ));
+    let current_index = if ids.is_empty() {
+        None
+    } else if by_index {
+        p.required("currentIndex")?;
+        Some(p.int("currentIndex", 0, 0, ids.len() as i64 - 1)? as usize)
+    } else {
+        match p.get("current").filter(|c| !c.is_empty()) {
+            None => Some(0),
+            Some(c) => {
+                let (path, _) = song(call, c)?;
+                let c = Id::Song(path).encode();
+                Some(ids.iter().position(|id| *id == c).ok_or_else(|| {
+                    ApiError::Invalid("current is not one of the queue's songs".to_owned())
+                })?)
             }
-            Some(c)
         }
     };
     let queue = PlayQueue {
+        current: current_index.map(|i| ids[i].clone()),
+        current_index,
         ids,
-        current,
         position_ms: p.int("position", 0, 0, i64::MAX)? as u64,
         changed_ms: millis(SystemTime::now()),
         changed_by: p.get("c").unwrap_or("unknown").to_owned(),

@@ -7,10 +7,11 @@ use super::ids::MUSIC_FOLDER_ID;
 use super::node::{Node, Payload, Val};
 
 /// The OpenSubsonic extensions tapedeck implements, with their versions.
-pub const EXTENSIONS: [(&str, i64); 3] = [
+pub const EXTENSIONS: [(&str, i64); 4] = [
     ("formPost", 1),
     ("apiKeyAuthentication", 1),
     ("transcodeOffset", 1),
+    ("indexBasedQueue", 1),
 ];
 
 /// `getOpenSubsonicExtensions` (answered without credentials).
