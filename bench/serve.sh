@@ -55,7 +55,7 @@ PORT=18340
 printf '[server]\nmax_sockets = 2048\n[transcode]\nworkers = 2\n[warm]\nprefetch_next = false\n' >"$WORK/tapedeck.toml"
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 start_tapedeck() { # start_tapedeck CACHE_DIR
-  "$BIN" --config "$WORK/tapedeck.toml" --music "$MUSIC" --cache "$1" \
+  "$BIN" --config "$WORK/tapedeck.toml" --music "$MUSIC" --cache "$1" --state "$1.state" \
     --listen 127.0.0.1:$PORT -q >"$WORK/tapedeck.log" 2>&1 &
   TPID=$!
   PIDS+=("$TPID")
