@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::ids::Id;
 use super::model;
 use super::node::{Node, Payload};
-use crate::catalog::TrackItem;
+use crate::catalog::{TrackItem, is_audio};
 use crate::library::RelPath;
 use crate::state::{PlayQueue, StoreError, millis};
 
@@ -25,20 +25,33 @@ fn store_error(e: StoreError) -> ApiError {
     ApiError::Generic(format!("{e}"))
 }
 
-/// The song an ID names, as its canonical ID and track.
+/// The song an ID names, checked to be an audio file of the library
+/// (tags are not read).
+///
+/// Errors: 70 when it is not.
+fn song_path(call: &Call<'_>, id: &str) -> Result<RelPath, ApiError> {
+    let file = call.song_file(id)?;
+    if !is_audio(&file.relative) {
+        return Err(ApiError::NotFound("song"));
+    }
+    Ok(file.relative)
+}
+
+/// [`song_path`] as the song's canonical ID, the store's key.
+fn song_id(call: &Call<'_>, id: &str) -> Result<String, ApiError> {
+    song_path(call, id).map(|p| Id::Song(p).encode())
+}
+
+/// The track a song ID names, with its tags, for an answer.
 ///
 /// Errors: 70 when it is not a song of the library.
-fn song(call: &Call<'_>, id: &str) -> Result<(RelPath, TrackItem), ApiError> {
-    match Id::decode(id) {
-        Ok(Id::Song(path)) => call
-            .ctx
-            .app
-            .catalog
-            .track_item(&path)
-            .map(|t| (path, t))
-            .map_err(|_| ApiError::NotFound("song")),
-        _ => Err(ApiError::NotFound("song")),
-    }
+fn song(call: &Call<'_>, id: &str) -> Result<TrackItem, ApiError> {
+    let file = call.song_file(id)?;
+    call.ctx
+        .app
+        .catalog
+        .track_item_of(file)
+        .ok_or(ApiError::NotFound("song"))
 }
 
 /// The item a star or rating is kept under: a song, an album (a folder
@@ -48,12 +61,7 @@ fn song(call: &Call<'_>, id: &str) -> Result<(RelPath, TrackItem), ApiError> {
 fn item(call: &Call<'_>, id: &str) -> Result<Id, ApiError> {
     let catalog = &call.ctx.app.catalog;
     match Id::decode(id) {
-        Ok(Id::Song(path)) => {
-            catalog
-                .track_item(&path)
-                .map_err(|_| ApiError::NotFound("song"))?;
-            Ok(Id::Song(path))
-        }
+        Ok(Id::Song(_)) => song_path(call, id).map(Id::Song),
         Ok(Id::Dir(path) | Id::Album(path)) if !path.is_root() => {
             catalog
                 .library()
@@ -88,8 +96,7 @@ pub fn scrobble(call: &Call<'_>) -> Result<Payload, ApiError> {
     let store = call.store()?;
     let client = call.params.get("c").unwrap_or("unknown");
     for (i, id) in ids.iter().enumerate() {
-        let (path, _) = song(call, id)?;
-        let id = Id::Song(path).encode();
+        let id = song_id(call, id)?;
         if submission {
             let at = match times.get(i).map(|t| t.trim()) {
                 None | Some("") => SystemTime::now(),
@@ -118,7 +125,7 @@ pub fn now_playing(call: &Call<'_>) -> Result<Payload, ApiError> {
     let mut entries = Vec::new();
     if let Some(store) = &call.ctx.app.state {
         for (n, p) in store.playing().into_iter().enumerate() {
-            let Ok((_, track)) = song(call, &p.id) else {
+            let Ok(track) = song(call, &p.id) else {
                 continue;
             };
             let minutes = p.since.elapsed().map_or(0, |d| d.as_secs() / 60);
@@ -250,7 +257,7 @@ pub fn play_queue(call: &Call<'_>, by_index: bool) -> Result<Payload, ApiError> 
         .ids
         .iter()
         .enumerate()
-        .filter_map(|(i, id)| song(call, id).ok().map(|(_, t)| (i, id, t)))
+        .filter_map(|(i, id)| song(call, id).ok().map(|t| (i, id, t)))
         .collect();
     // OpenSubsonic: with entries, the current one must be one of them.
     let at = tracks
@@ -306,7 +313,7 @@ pub fn save_play_queue(call: &Call<'_>, by_index: bool) -> Result<Payload, ApiEr
     }
     let ids = given
         .iter()
-        .map(|id| song(call, id).map(|(path, _)| Id::Song(path).encode()))
+        .map(|id| song_id(call, id))
         .collect::<Result<Vec<String>, ApiError>>()?;
     let current_index = if ids.is_empty() {
         None
@@ -317,8 +324,7 @@ pub fn save_play_queue(call: &Call<'_>, by_index: bool) -> Result<Payload, ApiEr
         match p.get("current").filter(|c| !c.is_empty()) {
             None => Some(0),
             Some(c) => {
-                let (path, _) = song(call, c)?;
-                let c = Id::Song(path).encode();
+                let c = song_id(call, c)?;
                 Some(ids.iter().position(|id| *id == c).ok_or_else(|| {
                     ApiError::Invalid("current is not one of the queue's songs".to_owned())
                 })?)
@@ -349,7 +355,7 @@ pub fn bookmarks(call: &Call<'_>) -> Result<Payload, ApiError> {
     let nodes = list
         .iter()
         .filter_map(|b| {
-            let (_, t) = song(call, &b.id).ok()?;
+            let t = song(call, &b.id).ok()?;
             let at = |ms: i64| model::date(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
             Some(
                 Node::new()
@@ -374,7 +380,7 @@ pub fn bookmarks(call: &Call<'_>) -> Result<Payload, ApiError> {
 /// Errors: 10 without `id` or `position`, 70 for an unknown song, 0 for a
 /// bad position or when the store cannot be written.
 pub fn create_bookmark(call: &Call<'_>) -> Result<Payload, ApiError> {
-    let (path, _) = song(call, call.params.required("id")?)?;
+    let id = song_id(call, call.params.required("id")?)?;
     call.params.required("position")?;
     let position = call.params.int("position", 0, 0, i64::MAX)? as u64;
     let comment = call
@@ -383,13 +389,7 @@ pub fn create_bookmark(call: &Call<'_>) -> Result<Payload, ApiError> {
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
     call.store()?
-        .create_bookmark(
-            &call.user.name,
-            &Id::Song(path).encode(),
-            position,
-            comment,
-            SystemTime::now(),
-        )
+        .create_bookmark(&call.user.name, &id, position, comment, SystemTime::now())
         .map_err(store_error)?;
     Ok(Payload::Empty)
 }
@@ -399,10 +399,10 @@ pub fn create_bookmark(call: &Call<'_>) -> Result<Payload, ApiError> {
 /// Errors: 10 without `id`, 70 for an unknown song or no bookmark there,
 /// 0 when the store cannot be written.
 pub fn delete_bookmark(call: &Call<'_>) -> Result<Payload, ApiError> {
-    let (path, _) = song(call, call.params.required("id")?)?;
+    let id = song_id(call, call.params.required("id")?)?;
     let deleted = call
         .store()?
-        .delete_bookmark(&call.user.name, &Id::Song(path).encode())
+        .delete_bookmark(&call.user.name, &id)
         .map_err(store_error)?;
     if deleted {
         Ok(Payload::Empty)

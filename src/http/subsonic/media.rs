@@ -26,14 +26,7 @@ const MAX_COVER_SIZE: i64 = 2048;
 const COVER_JPEG_QUALITY: u8 = 85;
 
 fn song_file(call: &Call<'_>) -> Result<LibraryFile, ApiError> {
-    let Ok(Id::Song(path)) = Id::decode(call.params.required("id")?) else {
-        return Err(ApiError::NotFound("song"));
-    };
-    call.ctx
-        .app
-        .library
-        .resolve(&path)
-        .map_err(|_| ApiError::NotFound("song"))
+    call.song_file(call.params.required("id")?)
 }
 
 /// The level a `stream` call plays at: `format=raw` is the original; a bit

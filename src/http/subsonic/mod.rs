@@ -36,7 +36,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use crate::config::User;
-use crate::library::RelPath;
+use crate::library::{LibraryFile, RelPath};
 use crate::state::{Annotation, Store, View};
 use error::ApiError;
 use node::{Format, Outcome, Payload};
@@ -94,6 +94,21 @@ impl<'a> Call<'a> {
                     .to_owned(),
             )
         })
+    }
+
+    /// The library file a song ID names, resolved inside the music root
+    /// (an ID is untrusted input).
+    ///
+    /// Errors: 70 for anything that is not a song ID of a file there.
+    pub fn song_file(&self, id: &str) -> Result<LibraryFile, ApiError> {
+        let Ok(Id::Song(path)) = Id::decode(id) else {
+            return Err(ApiError::NotFound("song"));
+        };
+        self.ctx
+            .app
+            .library
+            .resolve(&path)
+            .map_err(|_| ApiError::NotFound("song"))
     }
 
     /// What the user's state says of the item `id` (stars and ratings of

@@ -218,14 +218,10 @@ pub fn playlist(call: &Call<'_>) -> Result<Payload, ApiError> {
 ///
 /// Errors: 70 for an ID that is not a song of the library.
 fn song_paths(call: &Call<'_>, ids: &[&str]) -> Result<Vec<String>, ApiError> {
-    let library = call.ctx.app.catalog.library();
     ids.iter()
-        .map(|id| match Id::decode(id) {
-            Ok(Id::Song(p)) => library
-                .resolve(&p)
+        .map(|id| {
+            call.song_file(id)
                 .map(|f| f.path.to_string_lossy().into_owned())
-                .map_err(|_| ApiError::NotFound("song")),
-            _ => Err(ApiError::NotFound("song")),
         })
         .collect()
 }
