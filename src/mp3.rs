@@ -1,6 +1,8 @@
 //! Checks that a cache entry is a whole MP3: an optional ID3v2 tag, a
 //! LAME Info (or Xing) tag frame, then unbroken MPEG audio frames to the
-//! last byte, as many as the Info tag says. Used by `tapedeck cache
+//! last byte, as many as the Info tag says, none of which borrows main
+//! data from the frames before it (the layout of
+//! [`crate::transcode::layout`] relies on it). Used by `tapedeck cache
 //! verify` to find entries damaged by a bad SD card or written by a
 //! broken build; a power cut cannot produce one (entries appear by
 //! `rename` after `fsync`).
@@ -266,7 +268,24 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
                 len - pos
             ));
         }
-        r.seek(SeekFrom::Current(f.len as i64 - 4))
+        // No bit reservoir: a frame's main data starts in the frame itself
+        // (ISO 11172-3 §2.4.1.7, main_data_begin, the first 9 bits of the
+        // side information after the header and its CRC), so every frame,
+        // and every segment, decodes alone.
+        let crc = if h[1] & 1 == 0 { 2 } else { 0 };
+        let mut side = [0u8; 4];
+        let need = 4 + crc + 2;
+        if f.len < need as u64 {
+            return Err(format!("the frame at byte {pos} is too short"));
+        }
+        r.read_exact(&mut side[..crc + 2]).map_err(io(pos))?;
+        let main_data_begin = (u16::from(side[crc]) << 1) | u16::from(side[crc + 1] >> 7);
+        if main_data_begin != 0 {
+            return Err(format!(
+                "the frame at byte {pos} takes {main_data_begin} bytes of main data from the frames before it"
+            ));
+        }
+        r.seek(SeekFrom::Current(f.len as i64 - need as i64))
             .map_err(io(pos))?;
         pos += f.len;
         frames += 1;

@@ -198,7 +198,6 @@ impl Shared {
             input: next_file.path.clone(),
             relative: next_file.relative.to_string(),
             opts,
-            start: std::time::Duration::ZERO,
             cache: true,
             protect: None,
         };

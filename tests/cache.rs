@@ -456,7 +456,6 @@ fn job_spec(path: &Path, name: &str) -> JobSpec {
         input: path.to_owned(),
         relative: name.to_owned(),
         opts,
-        start: std::time::Duration::ZERO,
         protect: None,
         cache: true,
     }
@@ -526,7 +525,7 @@ fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
     else {
         panic!("the job did not start streaming");
     };
-    let mut reader = job.reader(0, Some(10), std::time::Duration::from_secs(60));
+    let mut reader = job.reader(0, 10, std::time::Duration::from_secs(60));
     let mut head = [0u8; 10];
     reader.read_exact(&mut head).unwrap();
     drop(reader);

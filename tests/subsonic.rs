@@ -770,7 +770,7 @@ fn playlists_made_in_an_app_are_m3u8_files_their_owner_edits() {
 }
 
 #[test]
-fn stream_from_a_time_offset_is_the_rest_of_the_song_uncached() {
+fn stream_from_a_time_offset_is_the_songs_transcode_from_that_frame_and_cached() {
     let s = server();
     // Two seconds; found by its path (the ID needs no scan).
     common::write_wav(&s.root().join("long.wav"), 44_100, 2, 88_200, 7);
@@ -792,32 +792,39 @@ fn stream_from_a_time_offset_is_the_rest_of_the_song_uncached() {
         Some(r.body.len().to_string().as_str()),
         "the exact length, announced up front"
     );
-    // A streamed transcode starts with LAME's placeholder frame (the Info
-    // tag is written over it in the cached copy only), so a decoder sees
-    // the raw frames: the placeholder, encoder and decoder delay (1105
-    // samples) and under a frame of padding beyond the audio.
-    let raw_len = |frames: u64| frames + 1152 + 1105..frames + 2 * 1152 + 1105;
-    let (rate, channels, frames) = common::decode_bytes(&r.body);
-    assert_eq!((rate, channels), (44_100, 2));
-    assert!(raw_len(88_200 - 22_050).contains(&frames), "{frames}");
-    let whole_offset = r.body;
-    // Range into it, as a player seeking in that stream does.
-    let r = from("0.5", &[("Range", "bytes=1000-1099")]);
-    assert_eq!(r.status, 206);
-    assert_eq!(r.body, &whole_offset[1000..1100]);
-    // Never cached: the cache holds no MP3, and the whole song still
-    // plays from its start.
+    let offset_body = r.body;
+    // It is the whole song's transcode from the frame that holds 0.5 s
+    // (every frame decodes alone), so the song is cached in turn.
     let cache = s.outer.path().join("cache");
-    assert!(common::files_ending(&cache, ".mp3").is_empty());
-    let r = get_with(
+    common::wait_for("the song's entry", || {
+        !common::files_ending(&cache, ".mp3").is_empty()
+    });
+    let whole = get_with(
         &s,
         "stream",
         &auth(),
         &[("id", &id), ("maxBitRate", "150")],
         &[],
+    )
+    .body;
+    assert_eq!(common::decode_bytes(&whole).2, 88_200, "gapless whole song");
+    let layout = tapedeck::transcode::Layout::of_file(&whole, whole.len() as u64).unwrap();
+    let start = layout.frame_offset(layout.frame_at_time(0.5)) as usize;
+    assert_eq!(&whole[start..], &offset_body[..]);
+    let (rate, channels, frames) = common::decode_bytes(&offset_body);
+    assert_eq!((rate, channels), (44_100, 2));
+    let n = layout.frames - layout.frame_at_time(0.5);
+    assert!(frames >= (n - 1) * 1152 && frames <= n * 1152, "{frames}");
+    // From the cache now, and Range into it, as a player seeking in that
+    // stream does.
+    assert_eq!(from("0.5", &[]).body, offset_body);
+    let r = from("0.5", &[("Range", "bytes=1000-1099")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &offset_body[1000..1100]);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 1000-1099/{}", offset_body.len()).as_str())
     );
-    let frames = common::decode_bytes(&r.body).2;
-    assert!(raw_len(88_200).contains(&frames), "{frames}");
     // The original ignores it (format=raw is the file as it is).
     let r = get_with(
         &s,

@@ -11,11 +11,10 @@ mod common;
 use std::fs::{self, File};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use common::{WavFormat, decode_file, write_wav_as};
+use common::{WavFormat, decode_bytes, decode_file, write_music_wav, write_wav_as};
 use tapedeck::transcode::tags::CoverSource;
-use tapedeck::transcode::{Options, Report, TranscodeError, prepare, transcode};
+use tapedeck::transcode::{Options, Report, TranscodeError, plan, transcode};
 
 const MEDIUM: Options = Options {
     bitrate_kbps: 192,
@@ -134,19 +133,23 @@ fn run(input: &Path, opts: &Options) -> Outcome {
 /// (scaled by the rate change) to the frame.
 fn check(input: &Path, out_rate: u32, out_channels: usize) -> Outcome {
     let (src_rate, src_channels, src_frames) = decode_file(input);
-    let predicted = prepare(input, "x", &MEDIUM).unwrap().predicted_bytes;
+    let predicted = plan(input, "x", &MEDIUM).unwrap().0.total_bytes();
     let o = run(input, &MEDIUM);
-    assert_eq!(
-        predicted,
-        Some(o.report.bytes),
-        "predicted size of {input:?}"
-    );
+    assert_eq!(predicted, o.report.bytes, "predicted size of {input:?}");
     let r = &o.report;
     assert_eq!(
         (r.sample_rate_hz, r.source_channels),
         (src_rate, src_channels)
     );
-    assert_eq!(r.frames, src_frames, "source frames decoded");
+    // The header's length; for AAC in MP4 the container's count of
+    // playable frames is a few hundred below what symphonia decodes.
+    let slack = if input.ends_with("aac.m4a") { 1024 } else { 0 };
+    assert!(
+        r.frames.abs_diff(src_frames) <= slack,
+        "source frames {} of {src_frames}",
+        r.frames
+    );
+    let src_frames = r.frames;
     assert_eq!(r.output_sample_rate_hz, out_rate);
     let want = (src_frames * u64::from(out_rate)).div_ceil(u64::from(src_rate));
     assert_eq!(r.output_frames, want, "frames handed to LAME");
@@ -160,12 +163,11 @@ fn check(input: &Path, out_rate: u32, out_channels: usize) -> Outcome {
         "{:?}",
         o.frames.modes
     );
-    // A decoder that ignores the Info tag plays the audio frames in full:
-    // encoder delay (576) + decoder delay (529) + less than one frame of
-    // padding beyond the source.
+    // The audio frames hold the encoder delay (576), the source, and
+    // LAME's end padding of 576 to 1727 samples.
     let raw = (o.frames.count - 1) * 1152;
     assert!(
-        (want + 1105..want + 1105 + 1152).contains(&raw),
+        (want + 1152..=want + 2303).contains(&raw),
         "{raw} raw frames for {want}"
     );
     o
@@ -373,7 +375,7 @@ fn folder_art_is_used_when_nothing_is_embedded_and_big_art_is_left_out() {
 }
 
 #[test]
-fn truncated_flac_encodes_what_is_there() {
+fn a_truncated_flac_keeps_its_announced_length_the_rest_silent() {
     let dir = tempfile::tempdir().unwrap();
     let whole = fs::read(fixture("flac16_44k.flac")).unwrap();
     let cut = dir.path().join("cut.flac");
@@ -381,12 +383,13 @@ fn truncated_flac_encodes_what_is_there() {
     let o = run(&cut, &MEDIUM);
     let (_, _, full_frames) = decode_file(&fixture("flac16_44k.flac"));
     assert!(o.report.truncated, "{:?}", o.report);
-    assert!(
-        o.report.frames >= 4096 && o.report.frames < full_frames,
-        "{} of {full_frames}",
-        o.report.frames
-    );
-    assert_eq!(o.decoded.2, o.report.output_frames);
+    assert_eq!(o.report.frames, full_frames, "the header's length");
+    assert_eq!(o.decoded.2, full_frames, "decoded MP3");
+    // The end is silence: the last tenth of the decoded track.
+    let samples = first_channel(&o._dir.path().join("out.mp3"));
+    let tail = &samples[samples.len() * 9 / 10..];
+    assert!(tail.iter().all(|s| s.abs() < 0.01), "a silent tail");
+    assert!(samples[..samples.len() / 4].iter().any(|s| s.abs() > 0.1));
 }
 
 #[test]
@@ -446,24 +449,26 @@ fn garbage_and_empty_files_are_errors_not_panics() {
 }
 
 #[test]
-fn progress_counts_source_frames_up_to_the_total() {
+fn progress_counts_segments_up_to_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("long.wav");
+    write_wav_as(
+        &wav,
+        WavFormat::Int(16),
+        false,
+        44_100,
+        2,
+        44_100 * 9,
+        440.0,
+    );
     let mut out = Cursor::new(Vec::new());
-    let mut last = (0, None);
-    let mut calls = 0;
-    let r = transcode(
-        &fixture("flac16_44k.flac"),
-        "t.flac",
-        &mut out,
-        &MEDIUM,
-        |done, total| {
-            assert!(done >= last.0);
-            last = (done, total);
-            calls += 1;
-        },
-    )
+    let mut seen = Vec::new();
+    transcode(&wav, "t.wav", &mut out, &MEDIUM, |done, total| {
+        seen.push((done, total))
+    })
     .unwrap();
-    assert!(calls > 1);
-    assert_eq!(last, (r.frames, Some(r.frames)));
+    // 9 s at 44.1 kHz: 346 frames, three segments of up to 147.
+    assert_eq!(seen, vec![(1, 3), (2, 3), (3, 3)]);
 }
 
 #[test]
@@ -524,11 +529,10 @@ fn predicted_size_matches_for_any_length_rate_and_bitrate() {
                 bitrate_kbps: kbps,
                 ..MEDIUM
             };
-            let predicted = prepare(&path, "x", &opts).unwrap().predicted_bytes;
+            let predicted = plan(&path, "x", &opts).unwrap().0.total_bytes();
             let o = run(&path, &opts);
             assert_eq!(
-                predicted,
-                Some(o.report.bytes),
+                predicted, o.report.bytes,
                 "{rate} Hz, {frames} frames, {kbps} kbit/s"
             );
         }
@@ -549,78 +553,168 @@ fn first_channel(path: &Path) -> Vec<f32> {
     out
 }
 
-/// Transcodes `input` at medium from `start` into the file `out`.
-fn run_from(input: &Path, start: Duration, out: &Path) -> Report {
-    let mut prepared = prepare(input, "x", &MEDIUM).unwrap();
-    prepared.start_at(start).unwrap();
-    let predicted = prepared.predicted_bytes;
-    let mut f = File::create(out).unwrap();
-    let report = prepared.run(&mut f, |_, _| {}).unwrap();
-    assert_eq!(
-        predicted,
-        Some(report.bytes),
-        "predicted size from {start:?}"
-    );
-    assert_eq!(fs::metadata(out).unwrap().len(), report.bytes);
-    report
+/// The sequential transcode of `input` at `opts`, in memory.
+fn sequential(input: &Path, opts: &Options) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    transcode(input, "x", &mut out, opts, |_, _| {}).unwrap();
+    out.into_inner()
 }
 
-#[test]
-fn a_transcode_from_an_offset_starts_at_that_sample() {
-    // onset.flac: silence, then a tone from sample 52 920 (1.2 s) to the
-    // end at 66 150. FLAC packets hold 4096 samples, so 0.5 s (22 050) is
-    // inside one: the seek lands before it and the rest must be dropped.
-    let input = fixture("onset.flac");
-    let dir = tempfile::tempdir().unwrap();
-    let onset = |samples: &[f32]| samples.iter().position(|s| s.abs() > 0.25).unwrap();
-    let whole = dir.path().join("whole.mp3");
-    let mut f = File::create(&whole).unwrap();
-    transcode(&input, "x", &mut f, &MEDIUM, |_, _| {}).unwrap();
-    let at_whole = onset(&first_channel(&whole));
-    assert!(at_whole.abs_diff(52_920) < 64, "onset at {at_whole}");
-
-    let part = dir.path().join("part.mp3");
-    let report = run_from(&input, Duration::from_millis(500), &part);
-    assert_eq!(report.frames, 66_150 - 22_050, "source frames encoded");
-    let samples = first_channel(&part);
-    assert_eq!(samples.len(), 66_150 - 22_050, "gapless length");
-    let at_part = onset(&samples);
-    // The same onset, 22 050 samples earlier (to a few samples: the two
-    // encodes cut their frames at different places).
-    assert!(
-        (at_whole - at_part).abs_diff(22_050) <= 8,
-        "onset at {at_part}, whole at {at_whole}"
-    );
-}
-
-#[test]
-fn every_source_kind_can_start_at_an_offset_with_its_exact_length() {
-    let dir = tempfile::tempdir().unwrap();
-    let wav = dir.path().join("s16.wav");
-    write_wav_as(&wav, WavFormat::Int(16), false, 44_100, 2, 30_000, 440.0);
-    let inputs = [
-        fixture("flac16_44k.flac"),
-        fixture("flac24_96k.flac"),
-        fixture("flac16_48k_5.1.flac"),
-        fixture("alac.m4a"),
-        fixture("aac.m4a"),
-        fixture("vorbis.ogg"),
-        fixture("mp3_320k.mp3"),
-        wav,
-    ];
-    for input in &inputs {
-        let (rate, _, frames) = decode_file(input);
-        let start = Duration::from_millis(200);
-        let skipped = u64::from(rate) / 5;
-        let out = dir.path().join("out.mp3");
-        let report = run_from(input, start, &out);
-        assert_eq!(report.frames, frames - skipped, "{input:?}");
-        let want =
-            (report.frames * u64::from(report.output_sample_rate_hz)).div_ceil(u64::from(rate));
-        assert_eq!(decode_file(&out).2, want, "{input:?}");
+/// A small xorshift generator, so the "random" orders repeat.
+fn shuffled(n: u64, seed: u64) -> Vec<u64> {
+    let mut order: Vec<u64> = (0..n).collect();
+    let mut x = seed | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
     }
-    // At or past the end: an error naming the file, not an empty MP3.
-    let mut p = prepare(&inputs[0], "short.flac", &MEDIUM).unwrap();
-    let e = p.start_at(Duration::from_secs(1)).err().unwrap();
-    assert!(e.to_string().contains("short.flac"), "{e}");
+    order
+}
+
+#[test]
+fn segments_encoded_in_any_order_make_the_sequential_file_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    // 44.1 kHz (padding slots), 48 kHz mono, and 96 kHz (the resampler
+    // started in the middle of the track).
+    for (rate, channels, seconds, kbps) in [
+        (44_100, 2, 20, 192),
+        (48_000, 1, 9, 128),
+        (96_000, 2, 9, 256),
+    ] {
+        let wav = dir.path().join(format!("{rate}.wav"));
+        write_music_wav(&wav, rate, channels, rate * seconds);
+        let opts = Options {
+            bitrate_kbps: kbps,
+            ..MEDIUM
+        };
+        let whole = sequential(&wav, &opts);
+        let (p, mut src) = plan(&wav, "x", &opts).unwrap();
+        assert_eq!(p.total_bytes(), whole.len() as u64);
+        assert!(p.layout.segments() >= 3, "{} segments", p.layout.segments());
+        let mut file = vec![0u8; whole.len()];
+        file[..p.head.len()].copy_from_slice(&p.head);
+        // One source seeking back and forth, as a worker answering
+        // readers does; every other segment from a fresh source, as a
+        // helper starts.
+        for (i, k) in shuffled(p.layout.segments(), u64::from(rate))
+            .into_iter()
+            .enumerate()
+        {
+            let bytes = if i % 2 == 0 {
+                p.encode_segment(&mut src, k).unwrap()
+            } else {
+                p.encode_segment(&mut p.open_source().unwrap(), k).unwrap()
+            };
+            let r = p.layout.segment_bytes(k);
+            assert_eq!(bytes.len() as u64, r.end - r.start, "segment {k}");
+            file[r.start as usize..r.end as usize].copy_from_slice(&bytes);
+        }
+        assert!(file == whole, "{rate} Hz: segments in random order differ");
+        let (out_rate, out_channels, frames) = decode_bytes(&file);
+        let want = (u64::from(rate) * u64::from(seconds)).div_ceil(u64::from(rate / out_rate));
+        assert_eq!(
+            (out_rate, out_channels, frames),
+            (rate.min(48_000), usize::from(channels), want)
+        );
+    }
+}
+
+#[test]
+fn every_frame_decodes_alone_and_borrows_no_bytes_from_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("m.wav");
+    write_music_wav(&wav, 44_100, 2, 44_100 * 8);
+    let whole = sequential(&wav, &MEDIUM);
+    let (p, _) = plan(&wav, "x", &MEDIUM).unwrap();
+    let layout = &p.layout;
+    // No bit reservoir: main_data_begin (the first 9 bits of the side
+    // information) is 0 in every audio frame.
+    for g in 0..layout.frames {
+        let at = layout.frame_offset(g) as usize + 4;
+        let main_data_begin = (u16::from(whole[at]) << 1) | u16::from(whole[at + 1] >> 7);
+        assert_eq!(main_data_begin, 0, "frame {g}");
+    }
+    assert_eq!(
+        tapedeck::mp3::check(Cursor::new(&whole), whole.len() as u64)
+            .unwrap()
+            .frames,
+        layout.frames
+    );
+    // From random frames, the rest decodes without a single error.
+    for g in shuffled(layout.frames, 7).into_iter().take(12) {
+        let tail = &whole[layout.frame_offset(g) as usize..];
+        let (rate, channels, samples) = decode_bytes(tail);
+        assert_eq!((rate, channels), (44_100, 2));
+        // symphonia's MP3 reader returns one frame fewer for a stream with
+        // no Info frame (ffmpeg returns them all).
+        let n = layout.frames - g;
+        assert!(
+            samples == n * 1152 || samples == (n - 1) * 1152,
+            "from frame {g}: {samples} samples of {n} frames"
+        );
+    }
+}
+
+#[test]
+fn the_info_frame_is_complete_before_encoding_and_gapless() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("m.wav");
+    write_music_wav(&wav, 44_100, 2, 123_457);
+    let (p, _) = plan(&wav, "x", &MEDIUM).unwrap();
+    let whole = sequential(&wav, &MEDIUM);
+    assert_eq!(
+        &whole[..p.head.len()],
+        &p.head[..],
+        "the head is the file's"
+    );
+    let info = &p.head[p.layout.id3_bytes as usize..];
+    assert_eq!(&info[36..40], b"Info");
+    let field = |at: usize| u32::from_be_bytes(info[at..at + 4].try_into().unwrap());
+    assert_eq!(u64::from(field(44)), p.layout.frames);
+    assert_eq!(u64::from(field(48)), p.layout.stream_bytes());
+    assert_eq!(&info[156..165], b"LAME3.100");
+    // Delay 576, padding to the end of the last frame; the tag's CRC.
+    let d = &info[177..180];
+    let delay = (u32::from(d[0]) << 4) | u32::from(d[1] >> 4);
+    let padding = (u32::from(d[1] & 15) << 8) | u32::from(d[2]);
+    assert_eq!(delay, 576);
+    assert_eq!(u64::from(padding), p.layout.frames * 1152 - 576 - 123_457);
+    let crc = tapedeck::transcode::layout::crc16(&info[..190]);
+    assert_eq!(crc.to_be_bytes(), [info[190], info[191]]);
+    // A gapless decoder returns exactly the source's samples.
+    assert_eq!(decode_bytes(&whole).2, 123_457);
+    // The layout is read back from the file.
+    let back = tapedeck::transcode::Layout::of_file(&whole, whole.len() as u64).unwrap();
+    assert_eq!(back, p.layout);
+}
+
+#[test]
+fn a_stream_from_an_offset_plays_from_that_instant() {
+    // onset.flac: silence, then a tone from sample 52 920 (1.2 s) to the
+    // end at 66 150.
+    let input = fixture("onset.flac");
+    let whole = sequential(&input, &MEDIUM);
+    let onset = |samples: &[f32]| samples.iter().position(|s| s.abs() > 0.25).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whole.mp3");
+    fs::write(&path, &whole).unwrap();
+    let at_whole = onset(&first_channel(&path));
+    assert!(at_whole.abs_diff(52_920) < 64, "onset at {at_whole}");
+    let layout = tapedeck::transcode::Layout::of_file(&whole, whole.len() as u64).unwrap();
+    let g = layout.frame_at_time(0.5);
+    let part = dir.path().join("part.mp3");
+    fs::write(&part, &whole[layout.frame_offset(g) as usize..]).unwrap();
+    let at_part = onset(&first_channel(&part));
+    // The stream starts at most one frame before 0.5 s (22 050).
+    let first = (g * 1152) as usize - 1105;
+    assert!(
+        first <= 22_050 && 22_050 - first < 1152,
+        "starts at {first}"
+    );
+    assert!(
+        (at_whole - at_part).abs_diff(first) <= 8,
+        "onset at {at_part}, whole at {at_whole}, stream from {first}"
+    );
 }

@@ -8,7 +8,8 @@ use crate::quality::Quality;
 
 /// Bumped whenever the bytes of an entry for the same inputs would change
 /// (encoder settings, tag layout), so old entries stop matching and age out.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: segments without the bit reservoir, the Info frame written first.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A cache key: SHA-256 over everything that determines an entry's bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

@@ -1,8 +1,9 @@
 //! `/play/<path>?quality=high|medium|low`: a cache hit is served like any
 //! file; a miss starts (or joins) a transcode and streams it while it is
 //! encoded, with the exact final length announced up front so the player
-//! can seek on first play (Range requests into bytes not yet written wait
-//! for the encoder). Returns `None` whenever the original should be served
+//! can seek on first play: a Range request into bytes not yet written has
+//! the segment that holds them encoded next, by an idle worker when there
+//! is one. Returns `None` whenever the original should be served
 //! instead: nothing to gain, a recent failure, a full queue with
 //! `on_busy = "original"`, or a failed transcode.
 
@@ -15,10 +16,10 @@ use super::Context;
 use super::files;
 use super::range::{self, RangeOutcome};
 use super::reply::{Body, Reply, Stream};
-use crate::cache::Key;
 use crate::library::LibraryFile;
 use crate::policy;
 use crate::quality::Quality;
+use crate::transcode::Layout;
 use crate::workers::{Availability, JobSpec, Outcome, Priority, Refused};
 
 /// How long a request waits for its job to leave the queue.
@@ -29,11 +30,12 @@ const STALL: Duration = Duration::from_secs(60);
 /// Serves `file` transcoded to `quality`, or `None` for the original.
 ///
 /// With a non-zero `start` (the Subsonic `timeOffset`) the MP3 starts that
-/// far into the track: a transcode of the rest, started at once, streamed
-/// with its exact length (and Range into it) and never cached, whether or
-/// not the whole track is. It is made even where the whole track would be
-/// served as the original (an MP3 source at its own bit rate), so that
-/// the position is right.
+/// far into the track: the bytes of the whole track's transcode from the
+/// frame that holds `start` (every frame decodes alone), served from the
+/// cache entry when there is one, else from the track's transcode, whose
+/// segments from there are encoded first and which is cached in turn. It
+/// is made even where the whole track would be served as the original (an
+/// MP3 source at its own bit rate), so that the position is right.
 pub fn serve<'a>(
     ctx: &Context,
     header: impl Fn(&str) -> Option<&'a str> + Copy,
@@ -55,74 +57,145 @@ pub fn serve<'a>(
         bitrate_kbps,
     );
     let disposition = files::content_disposition(&mp3_name(&file.relative));
-    if !start.is_zero() {
-        // One job per track, level and offset (in ms), so two requests for
-        // the same seek share it.
-        let ms = u64::try_from(start.as_millis()).unwrap_or(u64::MAX);
-        let spec = JobSpec {
-            key: Key::derived("offset", &[key.hex().as_bytes(), &ms.to_le_bytes()]),
-            input: file.path.clone(),
-            relative: file.relative.to_string(),
-            opts,
-            start,
-            cache: false,
-            protect: None,
-        };
-        info!(
-            "{} {quality} from {:.1} s (not cached)",
-            file.relative,
-            start.as_secs_f64()
-        );
-        return stream_job(ctx, header, file, spec, &disposition);
-    }
     let cache = workers.cache();
-    if app.config.cache.enabled
-        && let Some(entry) = cache.lookup(&key)
-    {
+    let entry = if app.config.cache.enabled {
+        cache.lookup(&key)
+    } else {
+        None
+    };
+    if let Some(entry) = entry {
         info!("cache hit {} {quality}", file.relative);
         if let Some(p) = &app.prefetcher {
             p.note_hit(&key);
         }
-        return Some(serve_entry(header, entry, &disposition));
-    }
-    // An entry exists only for files worth transcoding, so the MP3 probe
-    // is needed on a miss alone.
-    match policy::mp3_worth_reencoding(file, bitrate_kbps) {
-        Ok(true) => {}
-        Ok(false) => {
-            debug!(
-                "{}: {quality} would not be smaller; serving the original",
-                file.relative
-            );
-            return None;
+        if start.is_zero() {
+            return Some(serve_entry(header, entry, &disposition));
         }
-        Err(e) => {
-            info!("{e}; serving the original");
-            return None;
+        if let Some(reply) = serve_entry_from(header, entry, start, &disposition) {
+            return Some(reply);
         }
     }
-    info!("cache miss {} {quality}", file.relative);
+    if start.is_zero() {
+        // An entry exists only for files worth transcoding, so the MP3 probe
+        // is needed on a miss alone.
+        match policy::mp3_worth_reencoding(file, bitrate_kbps) {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(
+                    "{}: {quality} would not be smaller; serving the original",
+                    file.relative
+                );
+                return None;
+            }
+            Err(e) => {
+                info!("{e}; serving the original");
+                return None;
+            }
+        }
+        info!("cache miss {} {quality}", file.relative);
+    } else {
+        info!(
+            "cache miss {} {quality} from {:.1} s",
+            file.relative,
+            start.as_secs_f64()
+        );
+    }
     let spec = JobSpec {
         key,
         input: file.path.clone(),
         relative: file.relative.to_string(),
         opts,
-        start: Duration::ZERO,
         cache: app.config.cache.enabled,
         protect: None,
     };
-    stream_job(ctx, header, file, spec, &disposition)
+    stream_job(ctx, header, file, spec, start, &disposition)
 }
 
-/// Queues (or joins) the transcode `spec` and streams it as it is written:
-/// with the exact length and Range when the length is known, else
-/// chunked. `None` (serve the original) when it failed recently, the queue
-/// is full (unless `on_busy = "503"`) or it ended without output.
+/// The bytes of a transcode that play from `start`: from the frame that
+/// holds it to the end (all of it for a zero `start`).
+fn from_start(layout: &Layout, start: Duration) -> u64 {
+    if start.is_zero() {
+        0
+    } else {
+        layout.frame_offset(layout.frame_at_time(start.as_secs_f64()))
+    }
+}
+
+/// The status, body range and headers for a body of `len` bytes given
+/// the request's Range: `Err` is the 416 reply.
+fn ranged<'a>(
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    len: u64,
+    disposition: &str,
+) -> Result<(u16, u64, u64), Reply> {
+    match header("Range").map(|v| range::evaluate(v, len)) {
+        None | Some(RangeOutcome::Full) => Ok((200, 0, len)),
+        Some(RangeOutcome::Partial { start, end }) => Ok((206, start, end + 1)),
+        Some(RangeOutcome::Unsatisfiable) => Err(headers(
+            Reply::error(416, "range not satisfiable"),
+            disposition,
+        )
+        .header("Content-Range", format!("bytes */{len}"))
+        .header("Accept-Ranges", "bytes")),
+    }
+}
+
+/// The reply for bytes `[a, b)` of a body of `len` bytes.
+fn partial_reply(
+    status: u16,
+    (a, b): (u64, u64),
+    len: u64,
+    body: Body,
+    disposition: &str,
+) -> Reply {
+    let mut reply = headers(Reply::new(status, body), disposition).header("Accept-Ranges", "bytes");
+    if status == 206 {
+        reply = reply.header("Content-Range", format!("bytes {a}-{}/{len}", b - 1));
+    }
+    reply
+}
+
+/// A cache entry from `start` on, with Range into that; `None` when the
+/// entry's layout cannot be read back (it is then transcoded again).
+fn serve_entry_from<'a>(
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    entry: File,
+    start: Duration,
+    disposition: &str,
+) -> Option<Reply> {
+    use std::os::unix::fs::FileExt;
+    let file_len = entry.metadata().ok()?.len();
+    let mut head = vec![0u8; 10];
+    entry.read_exact_at(&mut head, 0).ok()?;
+    let want = (crate::mp3::id3v2_len(&head) + 2048).min(file_len) as usize;
+    head.resize(want, 0);
+    entry.read_exact_at(&mut head, 0).ok()?;
+    let layout = Layout::of_file(&head, file_len)?;
+    let from = from_start(&layout, start);
+    let len = file_len - from;
+    Some(match ranged(header, len, disposition) {
+        Ok((status, a, b)) => {
+            let body = Body::File {
+                file: entry,
+                start: from + a,
+                len: b - a,
+            };
+            partial_reply(status, (a, b), len, body, disposition)
+        }
+        Err(reply) => reply,
+    })
+}
+
+/// Queues (or joins) the transcode `spec` and streams it from `start` as
+/// its segments are written, with the exact length and Range. `None`
+/// (serve the original) when it failed recently, the queue is full
+/// (unless `on_busy = "503"`) or it ended without output.
 fn stream_job<'a>(
     ctx: &Context,
     header: impl Fn(&str) -> Option<&'a str> + Copy,
     file: &LibraryFile,
     spec: JobSpec,
+    start: Duration,
     disposition: &str,
 ) -> Option<Reply> {
     let app = &ctx.app;
@@ -153,7 +226,7 @@ fn stream_job<'a>(
             return None;
         }
     };
-    let (len, start, end) = match job.wait_available(QUEUE_WAIT) {
+    let (total, layout) = match job.wait_available(QUEUE_WAIT) {
         None => {
             warn!(
                 "{}: still queued after {} s; serving the original",
@@ -164,52 +237,34 @@ fn stream_job<'a>(
         }
         Some(Availability::Finished(Outcome::Cached(path))) => {
             let entry = File::open(path).ok()?;
-            return Some(serve_entry(header, entry, disposition));
+            if start.is_zero() {
+                return Some(serve_entry(header, entry, disposition));
+            }
+            return serve_entry_from(header, entry, start, disposition);
         }
         Some(Availability::Finished(_)) => return None,
         Some(Availability::Streaming {
-            predicted_bytes: None,
-        }) => {
-            // Length unknown: chunked, and no seeking until it is cached.
+            total_bytes,
+            layout,
+        }) => (total_bytes, layout),
+    };
+    let from = from_start(&layout, start);
+    let len = total - from;
+    Some(match ranged(header, len, disposition) {
+        Ok((status, a, b)) => {
             let body = Body::Stream {
-                reader: Stream(Box::new(job.reader(0, None, STALL))),
-                len: None,
+                reader: Stream(Box::new(job.reader(from + a, from + b, STALL))),
+                len: Some(b - a),
             };
-            return Some(headers(Reply::new(200, body), disposition));
+            partial_reply(status, (a, b), len, body, disposition)
         }
-        Some(Availability::Streaming {
-            predicted_bytes: Some(len),
-        }) => match header("Range").map(|v| range::evaluate(v, len)) {
-            None | Some(RangeOutcome::Full) => (len, 0, len),
-            Some(RangeOutcome::Partial { start, end }) => (len, start, end + 1),
-            Some(RangeOutcome::Unsatisfiable) => {
-                return Some(
-                    headers(Reply::error(416, "range not satisfiable"), disposition)
-                        .header("Content-Range", format!("bytes */{len}"))
-                        .header("Accept-Ranges", "bytes"),
-                );
-            }
-        },
-    };
-    let body = Body::Stream {
-        reader: Stream(Box::new(job.reader(start, Some(end), STALL))),
-        len: Some(end - start),
-    };
-    let partial = start > 0 || end < len;
-    let mut reply = headers(
-        Reply::new(if partial { 206 } else { 200 }, body),
-        disposition,
-    )
-    .header("Accept-Ranges", "bytes");
-    if partial {
-        reply = reply.header("Content-Range", format!("bytes {start}-{}/{len}", end - 1));
-    }
-    Some(reply)
+        Err(reply) => reply,
+    })
 }
 
-/// Headers of a reply for a transcode in progress. No validators: the
-/// first frame (the Info tag) is rewritten when the encode ends, so these
-/// bytes are not yet the entry's.
+/// Headers of a reply for a transcode in progress. No validators yet:
+/// the bytes are the entry's, but the entry's file (whose mtime and size
+/// make the ETag) does not exist until the last segment is written.
 fn headers(reply: Reply, disposition: &str) -> Reply {
     reply
         .header("Content-Type", "audio/mpeg")

@@ -1,196 +1,185 @@
-//! The LAME side of a transcode: the encoder built for a CBR level, the
-//! resampler in front of it for rates MP3 cannot carry, and bringing any
-//! channel layout to the one or two channels an MP3 has.
+//! LAME, set up for segments that fit together: CBR, the bit reservoir
+//! off (every frame's `main_data_begin` is 0, so a frame decodes without
+//! the bytes of the frames before it), no Info tag of LAME's own (ours is
+//! written up front, see [`super::layout`]).
+//!
+//! The `mp3lame-encoder` crate's builder has no switch for the bit
+//! reservoir, so this is a small safe wrapper over the raw LAME calls it
+//! re-exports (`mp3lame_encoder::ffi`, LAME 3.100's `lame.h`).
 
-use mp3lame_encoder::{Bitrate, Builder, FlushGap, InterleavedPcm, Mode, MonoPcm, VbrMode};
+use std::ptr::NonNull;
 
-use super::Options;
-use super::resample::{self, Resampler};
+use mp3lame_encoder::ffi;
 
-/// LAME's constant for a CBR bitrate in kbit/s; `None` for a rate it has
-/// no constant for.
-fn lame_bitrate(kbps: u32) -> Option<Bitrate> {
-    Some(match kbps {
-        32 => Bitrate::Kbps32,
-        40 => Bitrate::Kbps40,
-        48 => Bitrate::Kbps48,
-        64 => Bitrate::Kbps64,
-        80 => Bitrate::Kbps80,
-        96 => Bitrate::Kbps96,
-        112 => Bitrate::Kbps112,
-        128 => Bitrate::Kbps128,
-        160 => Bitrate::Kbps160,
-        192 => Bitrate::Kbps192,
-        224 => Bitrate::Kbps224,
-        256 => Bitrate::Kbps256,
-        320 => Bitrate::Kbps320,
-        _ => return None,
-    })
+/// An MPEG-1 Layer III bitrate in kbit/s (ISO 11172-3 §2.4.2.3).
+pub fn is_mpeg1_bitrate(kbps: u32) -> bool {
+    [
+        32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ]
+    .contains(&kbps)
 }
 
-/// LAME's algorithm selection for `lame_set_quality` (the crate calls
-/// it `Quality`; here that word means the level only).
-fn lame_algorithm(q: u8) -> mp3lame_encoder::Quality {
-    use mp3lame_encoder::Quality as Q;
-    match q {
-        0 => Q::Best,
-        1 => Q::SecondBest,
-        2 => Q::NearBest,
-        3 => Q::VeryNice,
-        4 => Q::Nice,
-        5 => Q::Good,
-        6 => Q::Decent,
-        7 => Q::Ok,
-        8 => Q::SecondWorst,
-        _ => Q::Worst,
-    }
-}
-
-/// LAME plus, for rates MP3 cannot carry, the resampler in front of it.
-pub(super) struct Pipeline {
-    pub(super) lame: mp3lame_encoder::Encoder,
-    pub(super) resampler: Option<Resampler>,
-    pub(super) source_rate_hz: u32,
-    pub(super) output_rate_hz: u32,
-    /// 1 or 2.
-    pub(super) channels: usize,
-    /// Frames handed to LAME.
-    pub(super) output_frames: u64,
-    resampled: Vec<f32>,
+/// One LAME encoder (`lame_global_flags`), freed on drop.
+pub struct Lame {
+    gfp: NonNull<ffi::lame_global_flags>,
+    channels: usize,
     mp3: Vec<u8>,
 }
 
-impl Pipeline {
-    pub(super) fn new(
-        rate_hz: u32,
-        source_channels: usize,
-        opts: &Options,
-        relative: &str,
-    ) -> Result<Self, String> {
-        let channels = if source_channels == 1 { 1 } else { 2 };
-        let mut resampler = None;
-        let mut output_rate_hz = rate_hz;
-        if let Some(to) = resample::target_rate(rate_hz) {
-            match Resampler::new(rate_hz, to, channels) {
-                Some(r) => {
-                    resampler = Some(r);
-                    output_rate_hz = to;
-                }
-                // An awkward ratio: LAME resamples it instead.
-                None => {
-                    log::debug!("transcoding {relative:?}: {rate_hz} Hz left to LAME's resampler")
-                }
-            }
+// SAFETY: a LAME encoder has no thread affinity; `Lame` owns it alone and
+// every call takes `&mut self` or reads plain settings.
+unsafe impl Send for Lame {}
+
+impl Drop for Lame {
+    fn drop(&mut self) {
+        // SAFETY: `gfp` came from `lame_init` and is closed once.
+        unsafe {
+            ffi::lame_close(self.gfp.as_ptr());
         }
-        Ok(Pipeline {
-            lame: build_encoder(output_rate_hz, channels, opts)?,
-            resampler,
-            source_rate_hz: rate_hz,
-            output_rate_hz,
-            channels,
-            output_frames: 0,
-            resampled: Vec::new(),
+    }
+}
+
+impl Lame {
+    /// A CBR encoder at `kbps` for `channels` (1 or 2) channels at
+    /// `rate_hz` (32 000, 44 100 or 48 000: the output is MPEG-1 at the
+    /// input's rate, never resampled by LAME). `algorithm` is
+    /// `lame_set_quality` (0 best … 9 fastest).
+    ///
+    /// Errors: a rate or bitrate MPEG-1 lacks, or LAME refusing the
+    /// settings (`lame_init_params` < 0).
+    pub fn new(rate_hz: u32, channels: usize, kbps: u32, algorithm: u8) -> Result<Lame, String> {
+        if ![32_000, 44_100, 48_000].contains(&rate_hz) {
+            return Err(format!("{rate_hz} Hz is not an MPEG-1 rate"));
+        }
+        if !is_mpeg1_bitrate(kbps) {
+            return Err(format!("{kbps} kbit/s is not an MPEG-1 Layer III bitrate"));
+        }
+        // SAFETY: lame_init returns a fresh encoder or null.
+        let gfp = NonNull::new(unsafe { ffi::lame_init() })
+            .ok_or("LAME could not allocate an encoder")?;
+        let lame = Lame {
+            gfp,
+            channels: if channels == 1 { 1 } else { 2 },
             mp3: Vec::new(),
-        })
-    }
-
-    /// Encodes interleaved frames of `self.channels` channels; returns the
-    /// MP3 bytes LAME produced (often none for a small input).
-    pub(super) fn encode(&mut self, pcm: &[f32]) -> Result<&[u8], String> {
-        let pcm = match &mut self.resampler {
-            Some(r) => {
-                self.resampled.clear();
-                r.process(pcm, &mut self.resampled);
-                &self.resampled[..]
-            }
-            None => pcm,
         };
+        let p = gfp.as_ptr();
+        let rate = rate_hz as i32;
+        // SAFETY: `p` is a live encoder; the setters only store values.
+        let rc = unsafe {
+            ffi::lame_set_num_channels(p, lame.channels as i32)
+                | ffi::lame_set_in_samplerate(p, rate)
+                | ffi::lame_set_out_samplerate(p, rate)
+                | ffi::lame_set_VBR(p, ffi::vbr_mode::vbr_off)
+                | ffi::lame_set_brate(p, kbps as i32)
+                | ffi::lame_set_mode(
+                    p,
+                    if lame.channels == 1 {
+                        ffi::MPEG_mode::MONO
+                    } else {
+                        ffi::MPEG_mode::JOINT_STEREO
+                    },
+                )
+                | ffi::lame_set_quality(p, i32::from(algorithm.min(9)))
+                | ffi::lame_set_bWriteVbrTag(p, 0)
+                | ffi::lame_set_disable_reservoir(p, 1)
+        };
+        if rc != 0 {
+            return Err("LAME refused a setting".into());
+        }
+        // SAFETY: as above.
+        if unsafe { ffi::lame_init_params(p) } < 0 {
+            return Err(format!(
+                "LAME refused {channels} channels at {rate_hz} Hz, {kbps} kbit/s"
+            ));
+        }
+        Ok(lame)
+    }
+
+    /// The lowpass LAME chose, in Hz (for the Info tag).
+    pub fn lowpass_hz(&self) -> u32 {
+        // SAFETY: a live encoder; a getter.
+        u32::try_from(unsafe { ffi::lame_get_lowpassfreq(self.gfp.as_ptr()) }).unwrap_or(0)
+    }
+
+    /// Samples of encoder delay at the start of the stream (576 for LAME
+    /// 3.100 at MPEG-1 rates).
+    pub fn encoder_delay(&self) -> u32 {
+        // SAFETY: a live encoder; a getter.
+        u32::try_from(unsafe { ffi::lame_get_encoder_delay(self.gfp.as_ptr()) }).unwrap_or(576)
+    }
+
+    /// Encodes interleaved `pcm` (`channels` per frame, −1.0…1.0) and
+    /// returns the MP3 bytes LAME produced (often none for a small input).
+    ///
+    /// Errors: LAME's negative return code.
+    pub fn encode(&mut self, pcm: &[f32]) -> Result<&[u8], String> {
+        let frames = pcm.len() / self.channels;
         self.mp3.clear();
-        lame_encode(&mut self.lame, self.channels, pcm, &mut self.mp3)?;
-        self.output_frames += (pcm.len() / self.channels) as u64;
+        if frames == 0 {
+            return Ok(&self.mp3);
+        }
+        // lame.h: worst case 1.25 × samples + 7200 bytes.
+        let cap = frames * 5 / 4 + 7200;
+        self.mp3.reserve(cap);
+        let p = self.gfp.as_ptr();
+        let out = self.mp3.as_mut_ptr();
+        let n = i32::try_from(frames).map_err(|_| "too many samples at once")?;
+        let cap = i32::try_from(cap).unwrap_or(i32::MAX);
+        // SAFETY: `pcm` holds `frames × channels` floats; `out` has `cap`
+        // bytes of spare capacity; LAME writes at most `cap` bytes.
+        let rc = unsafe {
+            if self.channels == 1 {
+                ffi::lame_encode_buffer_ieee_float(p, pcm.as_ptr(), std::ptr::null(), n, out, cap)
+            } else {
+                ffi::lame_encode_buffer_interleaved_ieee_float(p, pcm.as_ptr(), n, out, cap)
+            }
+        };
+        let written = usize::try_from(rc).map_err(|_| format!("LAME encode error {rc}"))?;
+        // SAFETY: LAME initialised `written` bytes.
+        unsafe { self.mp3.set_len(written) };
         Ok(&self.mp3)
     }
 
-    /// Drains the resampler and LAME; returns the last MP3 bytes.
-    pub(super) fn finish(&mut self) -> Result<&[u8], String> {
+    /// Encodes every buffered sample, padding the last frame with silence
+    /// (`lame_encode_flush`), and returns the last MP3 bytes.
+    ///
+    /// Errors: LAME's negative return code.
+    pub fn flush(&mut self) -> Result<&[u8], String> {
         self.mp3.clear();
-        if let Some(r) = &mut self.resampler {
-            self.resampled.clear();
-            r.finish(&mut self.resampled);
-            lame_encode(
-                &mut self.lame,
-                self.channels,
-                &self.resampled,
-                &mut self.mp3,
-            )?;
-            self.output_frames += (self.resampled.len() / self.channels) as u64;
-        }
-        let mut tail = Vec::with_capacity(7200);
-        // FlushGap encodes every buffered sample; FlushNoGap would drop the tail.
-        self.lame
-            .flush_to_vec::<FlushGap>(&mut tail)
-            .map_err(|e| format!("{e:?}"))?;
-        self.mp3.extend_from_slice(&tail);
+        let cap = 7200 * 4;
+        self.mp3.reserve(cap);
+        // SAFETY: `mp3` has `cap` bytes of spare capacity.
+        let rc =
+            unsafe { ffi::lame_encode_flush(self.gfp.as_ptr(), self.mp3.as_mut_ptr(), cap as i32) };
+        let written = usize::try_from(rc).map_err(|_| format!("LAME flush error {rc}"))?;
+        // SAFETY: LAME initialised `written` bytes.
+        unsafe { self.mp3.set_len(written) };
         Ok(&self.mp3)
     }
+}
 
-    /// The LAME Info tag frame, to write over the placeholder.
-    pub(super) fn info_tag(&mut self) -> Vec<u8> {
-        let mut tag = Vec::with_capacity(self.lame.lame_tag_size().max(1));
-        if self.lame.lame_tag_encode_to_vec(&mut tag).is_some() {
-            tag
-        } else {
-            Vec::new()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_of_a_reservoir_free_encode_start_their_main_data_in_themselves() {
+        let mut lame = Lame::new(44_100, 2, 128, 5).unwrap();
+        let pcm: Vec<f32> = (0..44_100 * 2)
+            .map(|i| ((i / 2) as f32 * 0.05).sin() * 0.5 * if i % 97 == 0 { 1.0 } else { 0.3 })
+            .collect();
+        let mut mp3 = lame.encode(&pcm).unwrap().to_vec();
+        mp3.extend_from_slice(lame.flush().unwrap());
+        let frames: Vec<_> = crate::mp3::frames(&mp3).collect::<Result<_, _>>().unwrap();
+        assert!(frames.len() > 30);
+        for f in frames {
+            let at = f.offset as usize + 4;
+            let main_data_begin = (u16::from(mp3[at]) << 1) | u16::from(mp3[at + 1] >> 7);
+            assert_eq!(main_data_begin, 0, "frame at {}", f.offset);
         }
+        assert_eq!(lame.encoder_delay(), 576);
+        assert!(lame.lowpass_hz() > 10_000);
+        assert!(Lame::new(22_050, 2, 128, 5).is_err());
+        assert!(Lame::new(44_100, 2, 100, 5).is_err());
     }
-}
-
-fn lame_encode(
-    lame: &mut mp3lame_encoder::Encoder,
-    channels: usize,
-    pcm: &[f32],
-    mp3: &mut Vec<u8>,
-) -> Result<(), String> {
-    if pcm.is_empty() {
-        return Ok(());
-    }
-    let frames = pcm.len() / channels;
-    mp3.reserve(mp3lame_encoder::max_required_buffer_size(frames));
-    let encoded = if channels == 1 {
-        lame.encode_to_vec(MonoPcm(pcm), mp3)
-    } else {
-        lame.encode_to_vec(InterleavedPcm(pcm), mp3)
-    };
-    encoded.map(|_| ()).map_err(|e| format!("{e:?}"))
-}
-
-fn build_encoder(
-    sample_rate_hz: u32,
-    channels: usize,
-    opts: &Options,
-) -> Result<mp3lame_encoder::Encoder, String> {
-    let brate = lame_bitrate(opts.bitrate_kbps)
-        .ok_or_else(|| format!("{} kbit/s is not a LAME bitrate", opts.bitrate_kbps))?;
-    let mut b = Builder::new().ok_or("LAME could not allocate an encoder")?;
-    let e = |e: mp3lame_encoder::BuildError| format!("{e:?}");
-    b.set_num_channels(channels as u8).map_err(e)?;
-    b.set_sample_rate(sample_rate_hz).map_err(e)?;
-    // Never let LAME pick another output rate: the size prediction and the
-    // Info tag's sample count assume the MP3 runs at the input's rate.
-    if [32_000, 44_100, 48_000].contains(&sample_rate_hz) {
-        b.set_output_sample_rate(std::num::NonZeroU32::new(sample_rate_hz))
-            .map_err(e)?;
-    }
-    b.set_vbr_mode(VbrMode::Off).map_err(e)?;
-    b.set_brate(brate).map_err(e)?;
-    b.set_mode(if channels == 1 {
-        Mode::Mono
-    } else {
-        Mode::JointStereo
-    })
-    .map_err(e)?;
-    b.set_quality(lame_algorithm(opts.lame_algorithm))
-        .map_err(e)?;
-    b.set_to_write_vbr_tag(true).map_err(e)?;
-    b.build().map_err(e)
 }

@@ -1,36 +1,36 @@
-//! Decode (symphonia) -> PCM -> encode (LAME) -> any seekable sink.
+//! Decode (symphonia) -> PCM -> encode (LAME) -> MP3, in segments that fit
+//! together.
 //!
 //! This is the heart of tapedeck: a lossless or oversized file becomes a
 //! constant-bitrate MP3, in-process, in a few MB of memory. It knows nothing
-//! of HTTP or the cache; callers give it a path and a `Write + Seek` sink
-//! (a cache `.part` file, or a growing file a client reads while it is
-//! written) and get a [`Report`] or a [`TranscodeError`] naming the file.
-//!
-//! The output is an ID3v2.4 tag ([`tags`]), then LAME's frames. The LAME
-//! Info tag (encoder delay and padding, LAME technical spec §"Info tag") is
-//! written over the placeholder frame LAME emits first, so gapless-aware
-//! decoders recover the source length to the sample. Rates an MP3 cannot
-//! carry go through [`resample`] first; PCM reaches LAME as `f32`, so 24-
-//! and 32-bit sources are never truncated to 16 bits on the way.
+//! of HTTP or the cache. [`plan`] opens a source and fixes the output's
+//! [`Layout`] before any audio is encoded: where every frame goes, and the
+//! head of the file (an ID3v2.4 tag from [`tags`], then the LAME Info frame
+//! with the encoder delay and padding, so gapless-aware decoders recover the
+//! source length to the sample). [`Plan::encode_segment`] then encodes any
+//! segment, in any order, on any thread ([`segment`]); [`transcode`] does
+//! them all in order into one writer. Rates an MPEG-1 MP3 cannot carry go
+//! through [`resample`] first; PCM reaches LAME as `f32`, so 24- and 32-bit
+//! sources are never truncated to 16 bits on the way.
 
 use std::fmt;
-use std::io::{self, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
-mod encoder;
+pub mod encoder;
+pub mod layout;
 pub use tapedeck_dsp::resample;
 mod riff;
+pub mod segment;
 mod source;
 pub mod tags;
 
-use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::{SeekMode, SeekTo};
-use symphonia::core::units::{Time, TimeBase, Timestamp};
+use symphonia::core::units::{TimeBase, Timestamp};
 
-use encoder::Pipeline;
+pub use layout::Layout;
+pub use segment::PcmSource;
 pub use source::{Decoding, Probed, open, probe};
 use source::{open_uncontained, symphonia_error};
-use tapedeck_dsp::channels::to_channels;
 
 /// How to encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,29 +118,42 @@ impl std::error::Error for TranscodeError {}
 /// Corrupt packets tolerated before a transcode is abandoned.
 const MAX_SKIPPED_PACKETS: u64 = 64;
 
-/// Transcodes the audio file at `input` to a CBR MP3 written to `out`,
-/// starting at `out`'s current position: an ID3v2.4 tag (when the source
-/// has tags or art), then the MP3 frames, the first of which is the LAME
-/// Info tag. `relative` is the path shown in errors and logs (relative to
-/// the library root). `progress(frames_done, frames_total)` counts source
-/// frames and is called after every packet; the total is `None` when the
-/// container does not say.
+/// Transcodes the audio file at `input` to a CBR MP3 written to `out`:
+/// the ID3v2.4 tag (when the source has tags or art), the Info frame, then
+/// every segment of the [`layout`] in order, so the output is byte for
+/// byte what workers encoding the segments in any order produce.
+/// `relative` is the path shown in errors and logs (relative to the
+/// library root). `progress(segments_done, segments_total)` is called
+/// after every segment.
 ///
 /// Errors: [`TranscodeError::Unsupported`] for formats symphonia cannot
 /// decode, [`TranscodeError::Corrupt`] for non-audio or badly damaged
 /// input (more than 64 corrupt packets, or a decoder panic, which is
 /// contained here), [`TranscodeError::Io`] for read or write failures,
-/// [`TranscodeError::Encode`] if LAME rejects the stream. A truncated file
-/// is encoded up to the damage and reported with `truncated` set.
-pub fn transcode<W: Write + Seek>(
+/// [`TranscodeError::Encode`] if LAME rejects the stream. A source that
+/// ends before its header said is encoded up to the damage, the rest of
+/// the announced length silent, and reported with `truncated` set.
+pub fn transcode<W: Write>(
     input: &Path,
     relative: &str,
     out: &mut W,
     opts: &Options,
-    progress: impl FnMut(u64, Option<u64>),
+    mut progress: impl FnMut(u64, u64),
 ) -> Result<Report, TranscodeError> {
-    let prepared = prepare(input, relative, opts)?;
-    prepared.run(out, progress)
+    let (plan, mut src) = plan(input, relative, opts)?;
+    let io_err = |err: io::Error| TranscodeError::Io {
+        path: relative.to_owned(),
+        err,
+    };
+    out.write_all(&plan.head).map_err(io_err)?;
+    let segments = plan.layout.segments();
+    for k in 0..segments {
+        let bytes = plan.encode_segment(&mut src, k)?;
+        out.write_all(&bytes).map_err(io_err)?;
+        progress(k + 1, segments);
+    }
+    out.flush().map_err(io_err)?;
+    Ok(plan.report(&src))
 }
 
 /// Runs `f`, turning a panic into [`TranscodeError::Corrupt`]: symphonia's
@@ -166,28 +179,45 @@ pub(crate) fn contain<T>(
     }
 }
 
-/// A source opened for transcoding, its ID3 tag built, and the exact size
-/// of the MP3 it will become when that can be known in advance.
-pub struct Prepared {
-    decoding: Decoding,
+/// A transcode planned before any audio is encoded: the [`Layout`] (where
+/// every frame of the output goes) and the head of the file (ID3 tag and
+/// Info frame), complete from the first byte.
+#[derive(Debug)]
+pub struct Plan {
+    pub layout: Layout,
+    /// The file's first `layout.head_bytes()` bytes: the ID3v2 tag and
+    /// the Info frame.
+    pub head: Vec<u8>,
+    input: PathBuf,
     relative: String,
-    opts: Options,
-    id3: Vec<u8>,
-    cover: Option<tags::CoverSource>,
-    /// Source frames before the first one encoded (see
-    /// [`Prepared::start_at`]).
-    start_frame: u64,
-    /// Exact byte length of the MP3 (ID3 tag, Info frame and audio frames),
-    /// or `None` when the source's length is unknown or LAME would pick the
-    /// output rate itself.
-    pub predicted_bytes: Option<u64>,
+    lame_algorithm: u8,
+    /// Where the cover picture came from, if one was written.
+    pub cover: Option<tags::CoverSource>,
+    /// Sample rate of the source, in Hz.
+    pub source_rate_hz: u32,
+    /// Channels of the source.
+    pub source_channels: usize,
+    /// PCM frames the source's header announces (counted by decoding when
+    /// the container does not say).
+    pub source_frames: u64,
 }
 
-/// Opens `input` and builds its ID3 tag: the fast first step of a
-/// transcode (milliseconds), after which the output's exact length is
-/// known for most sources. Errors as for [`transcode`].
-pub fn prepare(input: &Path, relative: &str, opts: &Options) -> Result<Prepared, TranscodeError> {
+/// Opens `input`, builds its ID3 tag and its [`Layout`]: the fast first
+/// step of a transcode (milliseconds; a source whose container does not
+/// give its length is decoded once to count it). Returns the plan and the
+/// opened source, ready for [`Plan::encode_segment`]. Errors as for
+/// [`transcode`], and [`TranscodeError::Corrupt`] when the sample rate is
+/// unknown.
+pub fn plan(
+    input: &Path,
+    relative: &str,
+    opts: &Options,
+) -> Result<(Plan, PcmSource), TranscodeError> {
     contain(relative, || {
+        let corrupt = |what: &str| TranscodeError::Corrupt {
+            path: relative.to_owned(),
+            what: what.to_owned(),
+        };
         let mut decoding = open_uncontained(input, relative)?;
         let (id3, cover) = id3_tag(
             &mut *decoding.format,
@@ -196,286 +226,138 @@ pub fn prepare(input: &Path, relative: &str, opts: &Options) -> Result<Prepared,
             relative,
             opts.max_art_bytes,
         );
-        let predicted_bytes = match (decoding.total_frames, decoding.params.sample_rate) {
-            (Some(frames), Some(rate)) if frames > 0 => {
-                predict_mp3_bytes(frames, rate, opts.bitrate_kbps).map(|b| b + id3.len() as u64)
-            }
-            _ => None,
-        };
-        Ok(Prepared {
-            decoding,
-            relative: relative.to_owned(),
-            opts: *opts,
-            id3,
-            cover,
-            start_frame: 0,
-            predicted_bytes,
-        })
-    })
-}
-
-/// Exact size in bytes of the MPEG stream (Info frame included, ID3 tag
-/// not) a CBR transcode at `kbps` makes of `source_frames` at
-/// `source_rate_hz`: the output rate is [`resample::target_rate`]'s, the
-/// frame arithmetic [`crate::mp3::cbr_stream_bytes`]'s. `None` when the rate
-/// ratio is left to LAME or the output is not MPEG-1.
-pub fn predict_mp3_bytes(source_frames: u64, source_rate_hz: u32, kbps: u32) -> Option<u64> {
-    let (out_rate, out_frames) = match resample::target_rate(source_rate_hz) {
-        Some(to) => {
-            resample::Resampler::new(source_rate_hz, to, 1)?;
-            let n = (source_frames * u64::from(to)).div_ceil(u64::from(source_rate_hz));
-            (to, n)
-        }
-        None => (source_rate_hz, source_frames),
-    };
-    crate::mp3::cbr_stream_bytes(out_frames, out_rate, kbps)
-}
-
-impl Prepared {
-    /// Makes the MP3 start `offset` into the source rather than at its
-    /// start (the Subsonic `timeOffset`): the container seeks to a packet
-    /// at or before that position (symphonia's accurate seek), and the
-    /// decoded frames before it are dropped, so the first sample encoded
-    /// is the source's sample at `offset` (rounded down to a whole frame of
-    /// the source's rate). [`Prepared::predicted_bytes`] becomes the exact
-    /// length of that shorter MP3. The ID3 tag is the same.
-    ///
-    /// Errors: [`TranscodeError::Corrupt`] when the source's sample rate is
-    /// unknown or `offset` is at or past its end, or when the container
-    /// cannot seek (a panic there is contained).
-    pub fn start_at(&mut self, offset: std::time::Duration) -> Result<(), TranscodeError> {
-        let relative = self.relative.clone();
-        let corrupt = |what: String| TranscodeError::Corrupt {
-            path: relative.clone(),
-            what,
-        };
-        let rate = self
-            .decoding
+        let rate = decoding
             .params
             .sample_rate
             .filter(|r| *r > 0)
-            .ok_or_else(|| corrupt("cannot start at an offset: unknown sample rate".into()))?;
-        let start_frame =
-            u64::try_from(offset.as_nanos() * u128::from(rate) / 1_000_000_000).unwrap_or(u64::MAX);
-        if self.decoding.total_frames.is_some_and(|t| start_frame >= t) {
-            return Err(corrupt(format!(
-                "cannot start at {:.1} s: the track is shorter",
-                offset.as_secs_f64()
-            )));
-        }
-        let nanos = i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
-        let track_id = self.decoding.track_id;
-        let format = &mut self.decoding.format;
-        contain(&relative, || {
-            format
-                .seek(
-                    SeekMode::Accurate,
-                    SeekTo::Time {
-                        time: Time::from_nanos(nanos),
-                        track_id: Some(track_id),
-                    },
-                )
-                .map(|_| ())
-                .map_err(|e| corrupt(format!("cannot seek to {:.1} s: {e}", offset.as_secs_f64())))
+            .ok_or_else(|| corrupt("unknown sample rate"))?;
+        let source_channels = decoding.params.channels.as_ref().map_or(2, |c| c.count());
+        let channels = if source_channels == 1 { 1 } else { 2 };
+        let source_frames = match decoding.total_frames.filter(|n| *n > 0) {
+            Some(n) => n,
+            None => {
+                let n = count_frames(input, relative)?;
+                decoding = open_uncontained(input, relative)?;
+                n
+            }
+        };
+        let (out_rate, samples) = match resample::target_rate(rate) {
+            Some(to) => (
+                to,
+                (u128::from(source_frames) * u128::from(to)).div_ceil(u128::from(rate)) as u64,
+            ),
+            None => (rate, source_frames),
+        };
+        let layout = Layout::new(
+            samples,
+            out_rate,
+            channels,
+            opts.bitrate_kbps,
+            id3.len() as u64,
+        )
+        .ok_or_else(|| TranscodeError::Encode {
+            path: relative.to_owned(),
+            what: format!("{} kbit/s is not an MPEG-1 bitrate", opts.bitrate_kbps),
         })?;
-        self.decoding.decoder.reset();
-        self.start_frame = start_frame;
-        self.predicted_bytes = match self.decoding.total_frames {
-            Some(total) => predict_mp3_bytes(total - start_frame, rate, self.opts.bitrate_kbps)
-                .map(|b| b + self.id3.len() as u64),
-            None => None,
-        };
-        Ok(())
-    }
-
-    /// Encodes to `out` from its current position. `progress(frames_done,
-    /// frames_total)` counts source frames after every packet. Errors as
-    /// for [`transcode`].
-    pub fn run<W: Write + Seek>(
-        self,
-        out: &mut W,
-        progress: impl FnMut(u64, Option<u64>),
-    ) -> Result<Report, TranscodeError> {
-        let relative = self.relative.clone();
-        contain(&relative, || self.encode(out, progress))
-    }
-
-    fn encode<W: Write + Seek>(
-        self,
-        out: &mut W,
-        mut progress: impl FnMut(u64, Option<u64>),
-    ) -> Result<Report, TranscodeError> {
-        let Prepared {
-            decoding:
-                Decoding {
-                    mut format,
-                    mut decoder,
-                    track_id,
-                    total_frames,
-                    params,
-                    time_base,
-                },
-            relative,
-            opts,
-            id3,
-            cover,
-            start_frame,
-            predicted_bytes: _,
-        } = self;
-        // Source frames still to drop before the start offset.
-        let mut to_start = start_frame;
-        let total_frames = total_frames.map(|t| t.saturating_sub(start_frame));
-        let relative = relative.as_str();
-        let opts = &opts;
-        let path = relative.to_owned();
-        let io_err = |err: io::Error| TranscodeError::Io {
-            path: path.clone(),
-            err,
-        };
-        let enc_err = |what: String| TranscodeError::Encode {
-            path: path.clone(),
+        let lame = encoder::Lame::new(out_rate, channels, opts.bitrate_kbps, opts.lame_algorithm)
+            .map_err(|what| TranscodeError::Encode {
+            path: relative.to_owned(),
             what,
+        })?;
+        let mut head = id3;
+        head.extend_from_slice(&layout.info_frame(lame.lowpass_hz(), opts.lame_algorithm));
+        let src = PcmSource::new(input, relative, decoding, samples, channels)?;
+        Ok((
+            Plan {
+                layout,
+                head,
+                input: input.to_owned(),
+                relative: relative.to_owned(),
+                lame_algorithm: opts.lame_algorithm,
+                cover,
+                source_rate_hz: rate,
+                source_channels,
+                source_frames,
+            },
+            src,
+        ))
+    })
+}
+
+/// Frames in a source whose container does not say: decodes it all.
+fn count_frames(input: &Path, relative: &str) -> Result<u64, TranscodeError> {
+    let mut d = open_uncontained(input, relative)?;
+    let mut frames = 0u64;
+    loop {
+        let packet = match d.format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(_) if frames > 0 => break,
+            Err(e) => return Err(symphonia_error(relative, e)),
         };
-        let sym_err = |e: SymphoniaError| symphonia_error(relative, e);
+        if packet.track_id != d.track_id {
+            continue;
+        }
+        if let Ok(decoded) = d.decoder.decode(&packet) {
+            frames += decoded.frames() as u64;
+        }
+    }
+    if frames == 0 {
+        return Err(TranscodeError::Corrupt {
+            path: relative.to_owned(),
+            what: "no audio could be decoded".into(),
+        });
+    }
+    Ok(frames)
+}
 
-        let tag_start = out.stream_position().map_err(io_err)?;
-        out.write_all(&id3).map_err(io_err)?;
-        let start = tag_start + id3.len() as u64;
+impl Plan {
+    /// Exact byte length of the output.
+    pub fn total_bytes(&self) -> u64 {
+        self.layout.total_bytes()
+    }
 
-        // Built at the first decoded packet, when the real rate and channel
-        // count are known.
-        let mut pipeline: Option<Pipeline> = None;
-        let mut pcm: Vec<f32> = Vec::new();
-        let mut bytes = id3.len() as u64;
-        let mut frames = 0u64;
-        let mut skipped = 0u64;
-        let mut truncated = false;
-        let mut sample_rate_hz = params.sample_rate.unwrap_or(0);
-        let mut source_channels = params.channels.as_ref().map_or(0, |c| c.count());
+    /// The path shown in logs and errors.
+    pub fn relative(&self) -> &str {
+        &self.relative
+    }
 
-        loop {
-            let packet = match format.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    truncated = true;
-                    break;
-                }
-                Err(e) => return Err(sym_err(e)),
-            };
-            if packet.track_id != track_id {
-                continue;
-            }
-            let packet_frame = (to_start > 0).then(|| frame_at(packet.pts, time_base, &params));
-            let decoded = match decoder.decode(&packet) {
-                Ok(d) => d,
-                Err(SymphoniaError::DecodeError(what)) => {
-                    skipped += 1;
-                    let at = timestamp(frames, sample_rate_hz);
-                    if skipped > MAX_SKIPPED_PACKETS {
-                        return Err(TranscodeError::Corrupt {
-                            path,
-                            what: format!(
-                                "more than {MAX_SKIPPED_PACKETS} corrupt packets, the last at {at}: {what}"
-                            ),
-                        });
-                    }
-                    if skipped == 1 {
-                        log::warn!(
-                            "transcoding {relative:?}: skipping corrupt packet at {at}: {what}"
-                        );
-                    }
-                    continue;
-                }
-                Err(e) => return Err(sym_err(e)),
-            };
-            if decoded.frames() == 0 {
-                continue;
-            }
-            let channels = decoded.spec().channels().count();
-            let rate = decoded.spec().rate();
-            let mut decoded_frames = decoded.frames() as u64;
-            if let Some(first) = packet_frame {
-                // After a seek: drop what comes before the start offset.
-                let drop = (start_frame.saturating_sub(first)).min(decoded_frames);
-                if drop == decoded_frames {
-                    continue;
-                }
-                to_start = 0;
-                tapedeck_dsp::interleave_f32(&decoded, &mut pcm);
-                pcm.drain(..drop as usize * channels);
-                decoded_frames -= drop;
-            } else {
-                tapedeck_dsp::interleave_f32(&decoded, &mut pcm);
-            }
-            frames += decoded_frames;
-            let p = match &mut pipeline {
-                Some(p) => p,
-                None => {
-                    sample_rate_hz = rate;
-                    source_channels = channels;
-                    pipeline.insert(Pipeline::new(rate, channels, opts, relative).map_err(enc_err)?)
-                }
-            };
-            if rate != p.source_rate_hz {
-                return Err(TranscodeError::Unsupported {
-                    path,
-                    what: format!(
-                        "the sample rate changes mid-stream ({} -> {rate} Hz)",
-                        p.source_rate_hz
-                    ),
-                });
-            }
-            to_channels(&mut pcm, channels, p.channels);
-            let mp3 = p.encode(&pcm).map_err(enc_err)?;
-            out.write_all(mp3).map_err(io_err)?;
-            bytes += mp3.len() as u64;
-            progress(frames, total_frames);
-        }
-
-        let Some(mut p) = pipeline else {
-            return Err(TranscodeError::Corrupt {
-                path,
-                what: "no audio could be decoded".into(),
-            });
-        };
-        let mp3 = p.finish().map_err(enc_err)?;
-        out.write_all(mp3).map_err(io_err)?;
-        bytes += mp3.len() as u64;
-        // LAME's first frame is a zeroed placeholder of the Info tag's size:
-        // overwrite it in place, never insert.
-        let tag = p.info_tag();
-        if !tag.is_empty() {
-            let end = out.stream_position().map_err(io_err)?;
-            out.seek(SeekFrom::Start(start)).map_err(io_err)?;
-            out.write_all(&tag).map_err(io_err)?;
-            out.seek(SeekFrom::Start(end)).map_err(io_err)?;
-        }
-        out.flush().map_err(io_err)?;
-        if total_frames.is_some_and(|t| frames < t) {
-            truncated = true;
-        }
-        if truncated {
-            log::warn!(
-                "transcoding {relative:?}: the file ends early, at {}; encoded what was there",
-                timestamp(frames, sample_rate_hz)
-            );
-        }
-        if skipped > 0 {
-            log::warn!("transcoding {relative:?}: skipped {skipped} corrupt packets");
-        }
-        Ok(Report {
-            frames,
-            sample_rate_hz,
-            source_channels,
-            output_sample_rate_hz: p.output_rate_hz,
-            output_frames: p.output_frames,
-            bytes,
-            tag_bytes: id3.len() as u64,
-            cover,
-            skipped_packets: skipped,
-            truncated,
+    /// Opens the source again, for another worker encoding segments of
+    /// the same transcode. Errors as for [`open`].
+    pub fn open_source(&self) -> Result<PcmSource, TranscodeError> {
+        contain(&self.relative, || {
+            PcmSource::open(
+                &self.input,
+                &self.relative,
+                self.layout.samples,
+                self.layout.channels,
+            )
         })
+    }
+
+    /// Encodes segment `k` from `src`: exactly the bytes
+    /// `self.layout.segment_bytes(k)` of the file. Errors as for
+    /// [`transcode`]; a decoder panic is contained here.
+    pub fn encode_segment(&self, src: &mut PcmSource, k: u64) -> Result<Vec<u8>, TranscodeError> {
+        contain(&self.relative, || {
+            segment::encode_segment(src, &self.layout, k, self.lame_algorithm, &self.relative)
+        })
+    }
+
+    /// What a transcode by this plan did, with what `src` saw.
+    pub fn report(&self, src: &PcmSource) -> Report {
+        Report {
+            frames: self.source_frames,
+            sample_rate_hz: self.source_rate_hz,
+            source_channels: self.source_channels,
+            output_sample_rate_hz: self.layout.rate_hz,
+            output_frames: self.layout.samples,
+            bytes: self.layout.total_bytes(),
+            tag_bytes: self.layout.id3_bytes,
+            cover: self.cover,
+            skipped_packets: src.skipped_packets,
+            truncated: src.short,
+        }
     }
 }
 

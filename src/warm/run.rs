@@ -310,7 +310,6 @@ fn queue(
         input: file.path.clone(),
         relative: relative.to_string(),
         opts,
-        start: std::time::Duration::ZERO,
         cache: true,
         protect: Some(Arc::clone(protect)),
     };

@@ -2,15 +2,17 @@
 //! it ends ([`Outcome`]), the shared state a worker publishes while it
 //! writes, and [`JobReader`], which streams the output while it grows.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crate::cache::{Key, Protected};
-use crate::transcode::Options;
+use super::Shared;
+use crate::cache::{Key, Protected, Reservation};
+use crate::transcode::{Options, Plan};
 
 /// Which queue a job goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +32,6 @@ pub struct JobSpec {
     /// Path relative to the music root, for logs and errors.
     pub relative: String,
     pub opts: Options,
-    /// Where in the source the MP3 starts (zero: the whole track; else the
-    /// Subsonic `timeOffset`, never cached).
-    pub start: Duration,
     /// Whether the result is kept in the cache.
     pub cache: bool,
     /// Entries this job may not evict (warming): when the budget cannot
@@ -47,7 +46,7 @@ pub enum Outcome {
     /// The entry is in the cache at this path.
     Cached(PathBuf),
     /// Streamed to its readers but not kept in the cache (budget too
-    /// small, or the cache is disabled).
+    /// small, the cache is disabled, or a write to the cache failed).
     NotCached,
     /// The transcode failed; the message names the file.
     Failed(String),
@@ -61,22 +60,47 @@ pub enum Outcome {
     NoRoom { short_bytes: u64 },
 }
 
+/// Where a segment of the output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Segment {
+    Missing,
+    /// A worker is encoding it.
+    Encoding,
+    /// Written (to the file, or kept in memory after a failed write).
+    Done,
+}
+
+/// The cache side of a job in progress: its `.part` file and its room in
+/// the budget. Gone once the job stops caching.
+#[derive(Debug)]
+pub(super) struct Caching {
+    pub(super) part: PathBuf,
+    pub(super) reservation: Reservation,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct TranscodeState {
-    /// A worker has taken the job (it may be queued twice).
+    /// A worker has taken the job to plan it (it may be queued again for
+    /// helpers).
     pub(super) claimed: bool,
-    /// Set when the output file exists and its predicted length is known.
+    /// Set once the plan exists and the head of the file is readable.
     pub(super) started: bool,
-    /// Exact final length in bytes, when predictable.
-    pub(super) predicted_bytes: Option<u64>,
-    /// Bytes written so far (the highest offset reached).
-    pub(super) written: u64,
-    /// A handle on the output file for readers (`pread`).
+    pub(super) started_at: Option<Instant>,
+    /// The layout and the head bytes (ID3 tag and Info frame).
+    pub(super) plan: Option<Arc<Plan>>,
+    /// The output file (`pread` for readers, `pwrite` for workers); the
+    /// `.part` while `caching` is set, else unlinked.
     pub(super) file: Option<Arc<File>>,
-    /// Bytes as first written at an offset the encoder later rewrote (the
-    /// Info tag frame): readers see these, so every streaming client gets
-    /// identical bytes whenever it reads.
-    pub(super) frozen: Option<(u64, Arc<[u8]>)>,
+    pub(super) caching: Option<Caching>,
+    pub(super) segments: Vec<Segment>,
+    pub(super) segments_done: u64,
+    /// Segments written to memory instead of the file (after a write
+    /// failure, or when there is no file at all).
+    pub(super) in_memory: HashMap<u64, Arc<[u8]>>,
+    /// Segments a reader is waiting for, the most urgent last.
+    pub(super) wanted: Vec<u64>,
+    /// Workers encoding segments of this job now.
+    pub(super) workers_on: usize,
     pub(super) outcome: Option<Outcome>,
     /// Readers streaming the output now, and when the last one left.
     pub(super) readers: usize,
@@ -84,9 +108,40 @@ pub(super) struct TranscodeState {
     pub(super) last_reader_left: Option<Instant>,
     /// Someone asked for it interactively (a play, not warming).
     pub(super) interactive: bool,
-    /// Its background requester gave up: stop at the next write unless
+    /// Its background requester gave up: stop at the next segment unless
     /// someone is listening or asked for it interactively.
     pub(super) cancel: bool,
+}
+
+impl TranscodeState {
+    /// Claims the segment to encode next: one a reader waits for, else
+    /// the first missing one. `None` when none is left to claim.
+    pub(super) fn claim_segment(&mut self) -> Option<u64> {
+        while let Some(k) = self.wanted.pop() {
+            if self.segments.get(k as usize) == Some(&Segment::Missing) {
+                self.segments[k as usize] = Segment::Encoding;
+                return Some(k);
+            }
+        }
+        let k = self.segments.iter().position(|s| *s == Segment::Missing)?;
+        self.segments[k] = Segment::Encoding;
+        Some(k as u64)
+    }
+
+    /// True while some segment is neither written nor being encoded.
+    pub(super) fn has_missing(&self) -> bool {
+        self.segments.contains(&Segment::Missing)
+    }
+
+    /// Asks for segment `k` ahead of the others; true if it was missing.
+    fn want(&mut self, k: u64) -> bool {
+        if self.segments.get(k as usize) != Some(&Segment::Missing) {
+            return false;
+        }
+        self.wanted.retain(|w| *w != k);
+        self.wanted.push(k);
+        true
+    }
 }
 
 /// One transcode, shared by every client waiting for it.
@@ -95,15 +150,20 @@ pub struct Job {
     pub spec: JobSpec,
     pub(super) state: Mutex<TranscodeState>,
     pub(super) changed: Condvar,
+    /// The worker set, to call idle workers in when a reader waits.
+    pub(super) workers: Weak<Shared>,
 }
 
 /// What a waiting client sees once a job has output to read, or has
 /// finished without (or before) that.
 #[derive(Debug)]
 pub enum Availability {
-    /// Stream it: read with a [`JobReader`]; `predicted_bytes` is the exact
-    /// final length when known.
-    Streaming { predicted_bytes: Option<u64> },
+    /// Stream it: read with a [`JobReader`]. `total_bytes` is the exact
+    /// final length, `layout` where each frame lies.
+    Streaming {
+        total_bytes: u64,
+        layout: crate::transcode::Layout,
+    },
     /// It already finished.
     Finished(Outcome),
 }
@@ -135,14 +195,19 @@ impl Job {
         }
     }
 
-    /// Waits up to `timeout` for the job to start writing (or to end).
-    /// `None` on timeout (still queued).
+    /// Waits up to `timeout` for the job to be planned (its length and
+    /// head known) or to end. `None` on timeout (still queued).
     pub fn wait_available(&self, timeout: Duration) -> Option<Availability> {
-        self.wait_until(timeout, |st| match &st.outcome {
-            Some(o) => Some(Availability::Finished(o.clone())),
-            None => st.started.then_some(Availability::Streaming {
-                predicted_bytes: st.predicted_bytes,
+        self.wait_until(timeout, |st| match (&st.outcome, &st.plan) {
+            (Some(Outcome::Cached(path)), _) => {
+                Some(Availability::Finished(Outcome::Cached(path.clone())))
+            }
+            (_, Some(plan)) if st.started => Some(Availability::Streaming {
+                total_bytes: plan.total_bytes(),
+                layout: plan.layout.clone(),
             }),
+            (Some(o), _) => Some(Availability::Finished(o.clone())),
+            _ => None,
         })
     }
 
@@ -153,7 +218,7 @@ impl Job {
 
     /// Cancels a job queued in the background, unless someone asked for it
     /// interactively or is streaming it: it is then skipped if still
-    /// queued, or stopped at its next write (its `.part` removed).
+    /// queued, or stopped before its next segment (its `.part` removed).
     pub fn cancel_background(&self) {
         self.publish(|st| st.cancel = true);
     }
@@ -169,11 +234,11 @@ impl Job {
         }
     }
 
-    /// A reader over bytes `start..end` of the output (`end` = `None`: to
-    /// the end, whatever length it turns out to have), blocking up to
-    /// `stall` for bytes not yet written. Only valid after
+    /// A reader over bytes `start..end` of the output, blocking up to
+    /// `stall` for a segment not yet written. A read of a missing segment
+    /// asks for it (and the next) ahead of the rest. Only valid after
     /// [`Availability::Streaming`].
-    pub fn reader(self: &Arc<Self>, start: u64, end: Option<u64>, stall: Duration) -> JobReader {
+    pub fn reader(self: &Arc<Self>, start: u64, end: u64, stall: Duration) -> JobReader {
         self.publish(|st| {
             st.readers += 1;
             st.had_readers = true;
@@ -192,13 +257,24 @@ impl Job {
         drop(st);
         self.changed.notify_all();
     }
+
+    /// Asks for segments `ks` first; when workers are idle, calls one in.
+    fn want(self: &Arc<Self>, st: &mut TranscodeState, ks: &[u64]) {
+        let mut any = false;
+        for &k in ks.iter().rev() {
+            any |= st.want(k);
+        }
+        if any && let Some(shared) = self.workers.upgrade() {
+            shared.call_idle_worker(self);
+        }
+    }
 }
 
-/// Reads a job's output while it is written.
+/// Reads a job's output while its segments are written.
 pub struct JobReader {
     job: Arc<Job>,
     pos: u64,
-    end: Option<u64>,
+    end: u64,
     stall: Duration,
 }
 
@@ -213,26 +289,62 @@ impl Drop for JobReader {
     }
 }
 
+/// Where the bytes a reader wants next are.
+enum Source {
+    Memory(Arc<[u8]>, u64),
+    File(Arc<File>),
+}
+
 impl Read for JobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.end.is_some_and(|e| self.pos >= e) || buf.is_empty() {
+        if self.pos >= self.end || buf.is_empty() {
             return Ok(0);
         }
         let deadline = Instant::now() + self.stall;
-        let (file, available, frozen) = {
+        let (source, upto) = {
             let mut st = self.job.lock();
             loop {
-                if st.written > self.pos {
-                    break;
-                }
                 match &st.outcome {
                     Some(Outcome::Failed(e)) => {
                         return Err(io::Error::other(format!("transcode failed: {e}")));
                     }
-                    // Ended: nothing more will come.
-                    Some(_) => return Ok(0),
-                    None => {}
+                    Some(Outcome::Cancelled | Outcome::NoRoom { .. }) => {
+                        return Err(io::Error::other("the transcode was stopped"));
+                    }
+                    _ => {}
                 }
+                let Some(plan) = st.plan.clone() else {
+                    return Err(io::Error::other("transcode output missing"));
+                };
+                let layout = &plan.layout;
+                if self.pos < layout.head_bytes() {
+                    let n = (layout.head_bytes().min(self.end) - self.pos).min(buf.len() as u64);
+                    let at = self.pos as usize;
+                    buf[..n as usize].copy_from_slice(&plan.head[at..at + n as usize]);
+                    self.pos += n;
+                    return Ok(n as usize);
+                }
+                let Some(k) = layout.segment_at(self.pos) else {
+                    return Ok(0);
+                };
+                if st.segments.get(k as usize) == Some(&Segment::Done) {
+                    // Read ahead: the next segment is wanted soon.
+                    let next = k + 1;
+                    if next < layout.segments()
+                        && st.segments.get(next as usize) == Some(&Segment::Missing)
+                        && !st.wanted.contains(&next)
+                    {
+                        self.job.want(&mut st, &[next]);
+                    }
+                    let seg = layout.segment_bytes(k);
+                    let source = match (st.in_memory.get(&k), &st.file) {
+                        (Some(bytes), _) => Source::Memory(Arc::clone(bytes), seg.start),
+                        (None, Some(file)) => Source::File(Arc::clone(file)),
+                        (None, None) => return Err(io::Error::other("transcode output missing")),
+                    };
+                    break (source, seg.end.min(self.end));
+                }
+                self.job.want(&mut st, &[k, k + 1]);
                 let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -246,27 +358,16 @@ impl Read for JobReader {
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            let Some(file) = st.file.clone() else {
-                return Err(io::Error::other("transcode output missing"));
-            };
-            (file, st.written, st.frozen.clone())
         };
-        let mut want = (available - self.pos).min(buf.len() as u64);
-        if let Some(end) = self.end {
-            want = want.min(end - self.pos);
-        }
-        let n = file.read_at(&mut buf[..want as usize], self.pos)?;
-        if let Some((at, old)) = frozen {
-            // Overlay the bytes as first written.
-            let (a, b) = (
-                self.pos.max(at),
-                (self.pos + n as u64).min(at + old.len() as u64),
-            );
-            if a < b {
-                buf[(a - self.pos) as usize..(b - self.pos) as usize]
-                    .copy_from_slice(&old[(a - at) as usize..(b - at) as usize]);
+        let want = ((upto - self.pos) as usize).min(buf.len());
+        let n = match source {
+            Source::Memory(bytes, start) => {
+                let at = (self.pos - start) as usize;
+                buf[..want].copy_from_slice(&bytes[at..at + want]);
+                want
             }
-        }
+            Source::File(file) => file.read_at(&mut buf[..want], self.pos)?,
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -8,12 +8,14 @@
 //! request threads stay responsive while every worker is busy. Interactive
 //! jobs (someone is waiting) are always taken before background ones.
 //!
-//! A job writes `<key>.part` through a writer that keeps the file inside
-//! its budget reservation and publishes how many bytes are written;
-//! [`JobReader`]s read the same inode with `pread` and block until the
-//! bytes they need exist. On success the `.part` is committed to the cache;
-//! if the budget cannot hold it, the file is unlinked and the job carries
-//! on for the clients already reading it.
+//! A job is encoded in segments ([`crate::transcode::layout`]): the first
+//! worker to take it plans it and writes the head of `<key>.part`; idle
+//! workers are called in to encode other segments of a play at the same
+//! time, and a reader waiting for a segment has it encoded next. Between
+//! segments a worker leaves background work (or a job others are on) when
+//! a play is waiting. [`JobReader`]s read the same inode with `pread` and
+//! block only until the segment holding their bytes is written. When the
+//! last segment is written, the `.part` is committed to the cache.
 
 mod job;
 mod run;
@@ -25,16 +27,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, select_biased};
+use crossbeam_channel::{Receiver, Sender, select_biased};
 
 pub use job::{Availability, Job, JobReader, JobSpec, Outcome, Priority};
 
 use crate::cache::{Cache, Key};
 use job::TranscodeState;
-
-/// Bytes reserved for a job whose size cannot be predicted; grown as it
-/// writes.
-const UNPREDICTED_RESERVATION: u64 = 1 << 20;
 
 /// Counters for `/admin/cache/stats`.
 #[derive(Debug, Default)]
@@ -76,10 +74,17 @@ pub enum Refused {
     FailedRecently,
 }
 
+/// The senders of the interactive and background queues.
+type Queues = (Sender<Arc<Job>>, Sender<Arc<Job>>);
+
 struct Shared {
     /// Set when the worker set is dropped: jobs in progress stop at their
-    /// next write and leave no `.part` behind.
+    /// next segment and leave no `.part` behind.
     stopping: std::sync::atomic::AtomicBool,
+    /// The senders of the interactive and background queues; taken away
+    /// when the worker set is dropped, which ends the threads.
+    queues: Mutex<Option<Queues>>,
+    interactive_rx: Receiver<Arc<Job>>,
     cache: Arc<Cache>,
     jobs: Mutex<HashMap<Key, Arc<Job>>>,
     failed: Mutex<HashMap<Key, Instant>>,
@@ -90,10 +95,51 @@ struct Shared {
 /// The worker set. Cheap to share by reference; dropped at exit.
 pub struct Workers {
     shared: Arc<Shared>,
-    interactive: Sender<Arc<Job>>,
-    background: Sender<Arc<Job>>,
     interactive_rx: Receiver<Arc<Job>>,
     background_rx: Receiver<Arc<Job>>,
+}
+
+impl Shared {
+    /// Queues `job` (again); false when the worker set is stopping or the
+    /// queue refused it.
+    fn send(&self, job: &Arc<Job>, priority: Priority) -> bool {
+        let queues = lock(&self.queues);
+        let Some((interactive, background)) = queues.as_ref() else {
+            return false;
+        };
+        let queue = match priority {
+            Priority::Interactive => interactive,
+            Priority::Background => background,
+        };
+        queue.try_send(Arc::clone(job)).is_ok()
+    }
+
+    /// Calls an idle worker (if any) in to help with `job`.
+    pub(super) fn call_idle_worker(&self, job: &Arc<Job>) {
+        let busy = self.stats.running.load(Ordering::Relaxed) as usize + self.interactive_rx.len();
+        if busy < self.settings.workers.max(1) {
+            self.send(job, Priority::Interactive);
+        }
+    }
+
+    /// Queues a job its last worker left unfinished.
+    pub(super) fn requeue(&self, job: &Arc<Job>, interactive: bool) {
+        let priority = if interactive {
+            Priority::Interactive
+        } else {
+            Priority::Background
+        };
+        if !self.send(job, priority) {
+            job.publish(|st| {
+                st.outcome.get_or_insert(Outcome::Cancelled);
+            });
+        }
+    }
+
+    /// Jobs waiting in the interactive queue.
+    pub(super) fn interactive_waiting(&self) -> usize {
+        self.interactive_rx.len()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,6 +155,8 @@ impl Workers {
         let (background, background_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             stopping: std::sync::atomic::AtomicBool::new(false),
+            queues: Mutex::new(Some((interactive, background))),
+            interactive_rx: interactive_rx.clone(),
             cache,
             jobs: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
@@ -124,8 +172,6 @@ impl Workers {
         }
         Ok(Workers {
             shared,
-            interactive,
-            background,
             interactive_rx,
             background_rx,
         })
@@ -172,10 +218,11 @@ impl Workers {
             if priority == Priority::Interactive {
                 let mut st = job.lock();
                 st.interactive = true;
-                if !st.claimed {
-                    // Taking it from either queue runs it once: the worker
-                    // skips a job that has already started.
-                    let _ = self.interactive.try_send(Arc::clone(job));
+                if !st.claimed || (st.workers_on == 0 && st.has_missing()) {
+                    // Taking it from either queue runs it once: a worker
+                    // skips a job with nothing left to claim.
+                    drop(st);
+                    self.shared.send(job, Priority::Interactive);
                 }
             }
             return Ok(Arc::clone(job));
@@ -192,16 +239,10 @@ impl Workers {
                 ..TranscodeState::default()
             }),
             changed: Condvar::new(),
+            workers: Arc::downgrade(&self.shared),
         });
-        let queue = match priority {
-            Priority::Interactive => &self.interactive,
-            Priority::Background => &self.background,
-        };
-        match queue.try_send(Arc::clone(&job)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                return Err(Refused::Busy);
-            }
+        if !self.shared.send(&job, priority) {
+            return Err(Refused::Busy);
         }
         jobs.insert(job.spec.key, Arc::clone(&job));
         Ok(job)
@@ -212,6 +253,7 @@ impl Drop for Workers {
     fn drop(&mut self) {
         // The queues close with the senders; running jobs see the flag.
         self.shared.stopping.store(true, Ordering::Relaxed);
+        lock(&self.shared.queues).take();
     }
 }
 
@@ -223,22 +265,31 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
             recv(background) -> j => j,
         };
         let Ok(job) = job else { return };
-        let skip = {
+        let first = {
             let mut st = job.lock();
-            if st.claimed {
-                continue; // queued twice to move it ahead; already taken
+            if st.outcome.is_some() {
+                continue;
             }
-            st.claimed = true;
-            st.cancel && !st.interactive
+            let first = !st.claimed;
+            if first {
+                st.claimed = true;
+                if st.cancel && !st.interactive {
+                    st.outcome = Some(Outcome::Cancelled);
+                    drop(st);
+                    job.changed.notify_all();
+                    lock(&shared.jobs).remove(&job.spec.key);
+                    continue;
+                }
+            } else if !st.started || !st.has_missing() {
+                continue; // queued again to move it ahead, or nothing left
+            }
+            st.workers_on += 1;
+            first
         };
         shared.stats.running.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let outcome = if skip {
-            Outcome::Cancelled
-        } else {
-            run::run(shared, &job)
-        };
+        let outcome = run::run(shared, &job, first);
         shared.stats.running.fetch_sub(1, Ordering::Relaxed);
+        let Some(outcome) = outcome else { continue };
         match &outcome {
             Outcome::Failed(e) => {
                 shared.stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -252,11 +303,11 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
             ),
             _ => {
                 shared.stats.done.fetch_add(1, Ordering::Relaxed);
+                let ms = job.lock().started_at.map_or(0, |t| t.elapsed().as_millis());
                 log::info!(
-                    "transcoded {:?} at {} kbit/s in {} ms{}",
+                    "transcoded {:?} at {} kbit/s in {ms} ms{}",
                     job.spec.relative,
                     job.spec.opts.bitrate_kbps,
-                    started.elapsed().as_millis(),
                     if outcome == Outcome::NotCached {
                         " (not cached)"
                     } else {
@@ -266,7 +317,6 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
             }
         }
         lock(&shared.jobs).remove(&job.spec.key);
-        job.publish(|st| st.outcome = Some(outcome));
     }
 }
 

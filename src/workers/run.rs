@@ -1,141 +1,100 @@
-//! What a worker does with one job: reserve room in the budget, write
-//! `<key>.part` through a writer that keeps within the reservation and
-//! publishes its progress to readers, then commit the entry or leave
-//! nothing behind.
+//! What a worker does with a job: the first worker plans it (the layout,
+//! the room in the budget, the `.part` file with its head written), then
+//! every worker on it claims segments one at a time and writes each at its
+//! place (`pwrite`). Whoever writes the last segment commits the entry.
+//!
+//! A failed write to the cache (a full disk, an I/O error) does not fail
+//! the job: the `.part` is dropped, and the segments from then on are kept
+//! in memory for the readers, so every announced byte still reaches them.
 
 use std::fs::{self, File};
-use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::Instant;
 
-use super::{Job, Outcome, Shared, UNPREDICTED_RESERVATION};
-use crate::cache::Reservation;
-use crate::transcode;
+use super::job::{Caching, Segment};
+use super::{Job, Outcome, Shared};
+use crate::transcode::{self, PcmSource, Plan};
 
-/// Where a job's bytes go: the output file, kept within the reservation,
-/// with the written length published to readers.
-struct JobWriter<'a> {
-    job: &'a Job,
-    /// `None` when abandoned transcodes finish; else the grace period.
-    abandon_after: Option<Duration>,
-    /// Set when a write was refused because the job was cancelled.
-    cancelled: bool,
-    stopping: &'a std::sync::atomic::AtomicBool,
-    file: File,
-    pos: u64,
-    written: u64,
-    reservation: Option<Reservation>,
-    /// Path while the file is still linked as a `.part`.
-    part: Option<PathBuf>,
-}
-
-impl JobWriter<'_> {
-    /// Stops caching: unlinks the `.part` (readers keep their handle) and
-    /// releases the reservation.
-    fn uncache(&mut self, why: &str) {
-        if let Some(part) = self.part.take() {
-            let _ = fs::remove_file(&part);
-            log::info!("not caching {:?}: {why}", self.job.spec.relative);
+/// Runs `job` on this worker until it has no segment left to claim, it
+/// ends, or other work should go first. `first`: this worker plans it.
+/// Returns the outcome when this worker ended the job (it is then
+/// published), `None` when it only left it.
+pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcome> {
+    let (plan, mut src) = if first {
+        match start(shared, job) {
+            Ok(started) => started,
+            Err(outcome) => return end(job, outcome),
         }
-        self.reservation = None;
-    }
-}
-
-impl Write for JobWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.stopping.load(Ordering::Relaxed) {
-            self.cancelled = true;
-            return Err(io::Error::other("the server is stopping"));
-        }
-        {
-            let st = self.job.lock();
-            if st.cancel && !st.interactive && st.readers == 0 {
-                drop(st);
-                self.cancelled = true;
-                return Err(io::Error::other("its warm job was cancelled"));
+    } else {
+        let Some(plan) = job.lock().plan.clone() else {
+            return leave(shared, job);
+        };
+        match plan.open_source() {
+            Ok(src) => (plan, src),
+            Err(e) => {
+                log::warn!("a helper cannot open the source: {e}");
+                return leave(shared, job);
             }
         }
-        if let Some(grace) = self.abandon_after {
-            let st = self.job.lock();
-            if st.readers == 0
-                && st.had_readers
-                && st.last_reader_left.is_some_and(|t| t.elapsed() >= grace)
-            {
-                drop(st);
-                self.cancelled = true;
-                return Err(io::Error::other("every listener left"));
-            }
-        }
-        let end = self.pos + buf.len() as u64;
-        if self.pos < self.written {
-            // A rewrite of published bytes: keep what readers have seen.
-            let keep = (self.written.min(end) - self.pos) as usize;
-            let mut old = vec![0u8; keep];
-            self.file.read_exact_at(&mut old, self.pos)?;
-            let at = self.pos;
-            self.job.publish(|st| st.frozen = Some((at, old.into())));
-        }
-        if let Some(r) = &mut self.reservation
-            && end > r.bytes()
-            && !r.grow_to(end.max(r.bytes() + UNPREDICTED_RESERVATION))
-        {
-            self.uncache("the cache budget cannot hold it");
-        }
-        self.file.write_all(buf)?;
-        self.pos = end;
-        if end > self.written {
-            self.written = end;
-            self.job.publish(|st| st.written = end);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for JobWriter<'_> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        self.pos = self.file.seek(to)?;
-        Ok(self.pos)
-    }
-}
-
-pub(super) fn run(shared: &Shared, job: &Job) -> Outcome {
-    let spec = &job.spec;
-    let mut prepared = match transcode::prepare(&spec.input, &spec.relative, &spec.opts) {
-        Ok(p) => p,
-        Err(e) => return Outcome::Failed(e.to_string()),
     };
-    if !spec.start.is_zero()
-        && let Err(e) = prepared.start_at(spec.start)
-    {
-        return Outcome::Failed(e.to_string());
+    loop {
+        if let Some(why) = stop_reason(shared, job) {
+            log::info!("stopped transcoding {:?}: {why}", job.spec.relative);
+            return end(job, Outcome::Cancelled);
+        }
+        let k = {
+            let mut st = job.lock();
+            if st.outcome.is_some() {
+                drop(st);
+                return leave(shared, job);
+            }
+            match st.claim_segment() {
+                Some(k) => k,
+                None => {
+                    drop(st);
+                    return leave(shared, job);
+                }
+            }
+        };
+        let bytes = match plan.encode_segment(&mut src, k) {
+            Ok(bytes) => bytes,
+            Err(e) => return end(job, Outcome::Failed(e.to_string())),
+        };
+        if store(job, &plan, k, bytes) {
+            return commit(shared, job, &plan, &src);
+        }
+        if should_yield(shared, job) {
+            return leave(shared, job);
+        }
     }
-    let predicted = prepared.predicted_bytes;
+}
+
+/// Plans the job, reserves its room, creates the `.part` with its head
+/// written, and publishes it to readers; calls idle workers in.
+fn start(shared: &Shared, job: &Arc<Job>) -> Result<(Arc<Plan>, PcmSource), Outcome> {
+    let spec = &job.spec;
+    let (plan, src) = transcode::plan(&spec.input, &spec.relative, &spec.opts)
+        .map_err(|e| Outcome::Failed(e.to_string()))?;
+    let plan = Arc::new(plan);
+    let total = plan.total_bytes();
     let cache = &shared.cache;
-    let part = cache.part_path(&spec.key);
-    let wanted = predicted.unwrap_or(UNPREDICTED_RESERVATION);
     let reservation = if spec.cache
         && let Some(protect) = &spec.protect
     {
-        match cache.reserve_sparing(wanted, protect) {
+        match cache.reserve_sparing(total, protect) {
             Ok(r) => Some(r),
             // Someone is waiting to play it: stream it without keeping it.
             Err(_) if job.lock().interactive => None,
-            Err(short_bytes) => return Outcome::NoRoom { short_bytes },
+            Err(short_bytes) => return Err(Outcome::NoRoom { short_bytes }),
         }
     } else if spec.cache {
-        let r = cache.reserve(wanted);
+        let r = cache.reserve(total);
         if r.is_none() {
             log::info!(
-                "not caching {:?}: {} bytes do not fit the {}-byte budget",
+                "not caching {:?}: {total} bytes do not fit the {}-byte budget",
                 spec.relative,
-                predicted.unwrap_or(UNPREDICTED_RESERVATION),
                 cache.budget_bytes()
             );
         }
@@ -143,77 +102,173 @@ pub(super) fn run(shared: &Shared, job: &Job) -> Outcome {
     } else {
         None
     };
-    let file = match File::options()
+    let part = cache.part_path(&spec.key);
+    let file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(&part)
-    {
-        Ok(f) => f,
+        .and_then(|f| {
+            f.set_len(total)?;
+            f.write_all_at(&plan.head, 0)?;
+            Ok(f)
+        });
+    let (file, caching) = match file {
+        Ok(f) => match reservation {
+            Some(reservation) => (Some(Arc::new(f)), Some(Caching { part, reservation })),
+            None => {
+                // Streamed from an unlinked file: readers keep the inode.
+                let _ = fs::remove_file(&part);
+                (Some(Arc::new(f)), None)
+            }
+        },
         Err(e) => {
-            return Outcome::Failed(format!(
-                "transcoding {:?}: cannot create {}: {e}",
+            let _ = fs::remove_file(&part);
+            log::error!(
+                "not caching {:?}: cannot write {}: {e}; streaming it from memory",
                 spec.relative,
                 part.display()
-            ));
+            );
+            (None, None)
         }
     };
-    let reader = match file.try_clone() {
-        Ok(f) => Arc::new(f),
-        Err(e) => return Outcome::Failed(format!("transcoding {:?}: {e}", spec.relative)),
-    };
-    let mut w = JobWriter {
-        job,
-        abandon_after: (!shared.settings.finish_abandoned).then_some(shared.settings.abandon_grace),
-        cancelled: false,
-        stopping: &shared.stopping,
-        file,
-        pos: 0,
-        written: 0,
-        reservation,
-        part: Some(part.clone()),
-    };
-    if w.reservation.is_none() {
-        w.uncache("not kept");
-    }
-    job.publish(|st| {
-        st.file = Some(reader);
-        st.predicted_bytes = predicted;
+    let segments = plan.layout.segments();
+    let interactive = {
+        let mut st = job.lock();
+        st.plan = Some(Arc::clone(&plan));
+        st.file = file;
+        st.caching = caching;
+        st.segments = vec![Segment::Missing; segments as usize];
         st.started = true;
-    });
-    let result = prepared.run(&mut w, |_, _| {});
-    match result {
-        Ok(report) => {
-            if predicted.is_some_and(|p| p != report.bytes) {
-                log::warn!(
-                    "transcoding {:?}: predicted {} bytes, wrote {} (streaming clients got a short or long body)",
-                    spec.relative,
-                    predicted.unwrap_or(0),
-                    report.bytes
-                );
-            }
-            match (w.reservation.take(), w.part.take()) {
-                (Some(r), Some(_)) => match cache.commit(r, &spec.key, &w.file) {
-                    Ok(path) => Outcome::Cached(path),
-                    Err(e) => {
-                        log::error!("cache: cannot store {:?}: {e}", spec.relative);
-                        Outcome::NotCached
-                    }
-                },
-                _ => Outcome::NotCached,
-            }
-        }
-        Err(e) => {
-            if let Some(part) = w.part.take() {
-                let _ = fs::remove_file(part);
-            }
-            if w.cancelled {
-                log::info!("stopped transcoding {:?}: {e}", spec.relative);
-                Outcome::Cancelled
-            } else {
-                Outcome::Failed(e.to_string())
-            }
+        st.started_at = Some(Instant::now());
+        st.interactive
+    };
+    job.changed.notify_all();
+    if interactive {
+        // Split a play across the idle workers.
+        for _ in 1..segments.min(shared.settings.workers.max(1) as u64) {
+            shared.call_idle_worker(job);
         }
     }
+    Ok((plan, src))
+}
+
+/// Writes segment `k` at its place (or to memory once the file has
+/// failed) and marks it done. Returns true when it was the last one.
+fn store(job: &Job, plan: &Plan, k: u64, bytes: Vec<u8>) -> bool {
+    let at = plan.layout.segment_bytes(k).start;
+    let file = job.lock().file.clone();
+    let written = match &file {
+        Some(f) => f.write_all_at(&bytes, at),
+        None => Err(std::io::Error::other("no file")),
+    };
+    let mut st = job.lock();
+    if let Err(e) = written {
+        if let Some(caching) = st.caching.take() {
+            let _ = fs::remove_file(&caching.part);
+            log::error!(
+                "not caching {:?}: writing {} failed: {e}; streaming the rest from memory",
+                job.spec.relative,
+                caching.part.display()
+            );
+        }
+        st.in_memory.insert(k, bytes.into());
+    }
+    st.segments[k as usize] = Segment::Done;
+    st.segments_done += 1;
+    let last = st.segments_done == st.segments.len() as u64;
+    drop(st);
+    job.changed.notify_all();
+    last
+}
+
+/// Every segment is written: commit the entry (or not) and end the job.
+fn commit(shared: &Shared, job: &Arc<Job>, plan: &Plan, src: &PcmSource) -> Option<Outcome> {
+    let report = plan.report(src);
+    if report.skipped_packets > 0 {
+        log::warn!(
+            "transcoding {:?}: skipped {} corrupt packets",
+            job.spec.relative,
+            report.skipped_packets
+        );
+    }
+    let (caching, file) = {
+        let mut st = job.lock();
+        (st.caching.take(), st.file.clone())
+    };
+    let outcome = match (caching, file) {
+        (Some(c), Some(file)) => match shared.cache.commit(c.reservation, &job.spec.key, &file) {
+            Ok(path) => Outcome::Cached(path),
+            Err(e) => {
+                log::error!("cache: cannot store {:?}: {e}", job.spec.relative);
+                Outcome::NotCached
+            }
+        },
+        _ => Outcome::NotCached,
+    };
+    end(job, outcome)
+}
+
+/// Ends the job with `outcome` unless another worker already did (then
+/// `None`); removes the `.part` of a job that did not commit.
+fn end(job: &Job, outcome: Outcome) -> Option<Outcome> {
+    let mut st = job.lock();
+    if let Some(caching) = st.caching.take() {
+        let _ = fs::remove_file(&caching.part);
+    }
+    st.workers_on = st.workers_on.saturating_sub(1);
+    if st.outcome.is_some() {
+        return None;
+    }
+    st.outcome = Some(outcome.clone());
+    drop(st);
+    job.changed.notify_all();
+    Some(outcome)
+}
+
+/// This worker stops working on the job, which goes on without it. If it
+/// was the last worker on it and segments are still missing, the job is
+/// queued again.
+fn leave(shared: &Shared, job: &Arc<Job>) -> Option<Outcome> {
+    let mut st = job.lock();
+    st.workers_on = st.workers_on.saturating_sub(1);
+    let requeue = st.workers_on == 0 && st.outcome.is_none() && st.has_missing();
+    let interactive = st.interactive;
+    drop(st);
+    if requeue {
+        shared.requeue(job, interactive);
+    }
+    None
+}
+
+/// Why the job should stop now, if it should.
+fn stop_reason(shared: &Shared, job: &Job) -> Option<&'static str> {
+    if shared.stopping.load(Ordering::Relaxed) {
+        return Some("the server is stopping");
+    }
+    let st = job.lock();
+    if st.cancel && !st.interactive && st.readers == 0 {
+        return Some("its warm job was cancelled");
+    }
+    if !shared.settings.finish_abandoned
+        && st.readers == 0
+        && st.had_readers
+        && st
+            .last_reader_left
+            .is_some_and(|t| t.elapsed() >= shared.settings.abandon_grace)
+    {
+        return Some("every listener left");
+    }
+    None
+}
+
+/// Between segments: leave a job when a play is waiting in the queue and
+/// this job is background work, or has other workers on it.
+fn should_yield(shared: &Shared, job: &Job) -> bool {
+    if shared.interactive_waiting() == 0 {
+        return false;
+    }
+    let st = job.lock();
+    !st.interactive || st.workers_on > 1
 }

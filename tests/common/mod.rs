@@ -199,6 +199,43 @@ pub fn write_wav(path: &Path, rate: u32, channels: u16, frames: u32, seed: u32) 
     );
 }
 
+/// Writes a 16-bit PCM WAV of `frames` frames at `rate` Hz that is hard
+/// to encode: two tones, a rising sweep and a burst of noise every 0.3 s
+/// (transients, which make LAME switch to short blocks).
+pub fn write_music_wav(path: &Path, rate: u32, channels: u16, frames: u32) {
+    let mut data = Vec::with_capacity(frames as usize * usize::from(channels) * 2);
+    let mut noise = 0x2545_f491_u32;
+    let r = f64::from(rate);
+    for i in 0..frames {
+        let t = f64::from(i) / r;
+        let sweep = (std::f64::consts::TAU * (200.0 * t + 400.0 * t * t)).sin();
+        let burst = (t % 0.3) < 0.02;
+        for c in 0..channels {
+            noise = noise.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let n = f64::from((noise >> 16) as u16) / 32_768.0 - 1.0;
+            let tone = (std::f64::consts::TAU * (330.0 + 110.0 * f64::from(c)) * t).sin();
+            let v = 0.25 * tone + 0.2 * sweep + if burst { 0.4 * n } else { 0.02 * n };
+            data.extend_from_slice(&((v * 32_000.0) as i16).to_le_bytes());
+        }
+    }
+    let mut f = Vec::new();
+    let block = channels * 2;
+    f.extend_from_slice(b"RIFF");
+    f.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    f.extend_from_slice(b"WAVEfmt ");
+    f.extend_from_slice(&16u32.to_le_bytes());
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&channels.to_le_bytes());
+    f.extend_from_slice(&rate.to_le_bytes());
+    f.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
+    f.extend_from_slice(&block.to_le_bytes());
+    f.extend_from_slice(&16u16.to_le_bytes());
+    f.extend_from_slice(b"data");
+    f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    f.extend_from_slice(&data);
+    std::fs::write(path, f).unwrap();
+}
+
 /// How a WAV stores its samples.
 #[derive(Clone, Copy, Debug)]
 pub enum WavFormat {

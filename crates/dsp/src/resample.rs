@@ -13,11 +13,13 @@
 //! The filter is centred on each output instant, so the output is not
 //! delayed and has exactly `ceil(input_frames × L / M)` frames.
 
-/// Output rate for a source at `rate_hz`, or `None` when MP3 carries it
-/// as it is (ISO 11172-3 / 13818-3 rates). Multiples of 11 025 Hz go to
-/// 44.1 kHz, everything else to 48 kHz.
+/// Output rate for a source at `rate_hz`, or `None` when an MPEG-1 MP3
+/// carries it as it is (32, 44.1 and 48 kHz, ISO 11172-3). Multiples of
+/// 11 025 Hz go to 44.1 kHz, everything else to 48 kHz; the low rates of
+/// MPEG-2 and 2.5 (8 to 24 kHz) are resampled up too, so every output has
+/// the frame layout of MPEG-1.
 pub fn target_rate(rate_hz: u32) -> Option<u32> {
-    const MP3_RATES_HZ: [u32; 9] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
+    const MP3_RATES_HZ: [u32; 3] = [32000, 44100, 48000];
     if MP3_RATES_HZ.contains(&rate_hz) || rate_hz == 0 {
         return None;
     }
@@ -139,6 +141,25 @@ impl Resampler {
             input_frames: 0,
             output_frames: 0,
         })
+    }
+
+    /// Makes the next output frame `n` (a fresh resampler starts at 0) and
+    /// returns the input frame to feed next: output `n` depends on the
+    /// `taps` input frames around `n × M / L`, so feeding from there gives
+    /// exactly the frames a resampler fed from the start would give.
+    /// Input frames before 0 are silence, supplied here.
+    pub fn seek_output(&mut self, n: u64) -> u64 {
+        let half = (self.taps / 2) as i64;
+        let q = (n * self.down / self.up) as i64;
+        let first = q - half + 1;
+        for plane in &mut self.planes {
+            plane.clear();
+            plane.resize((-first).max(0) as usize, 0.0);
+        }
+        self.base = first;
+        self.output_frames = n;
+        self.input_frames = first.max(0) as u64;
+        first.max(0) as u64
     }
 
     /// Taps per output sample per channel (the filter's cost).
@@ -347,7 +368,8 @@ mod tests {
     fn target_rates_follow_the_rate_family() {
         assert_eq!(target_rate(44100), None);
         assert_eq!(target_rate(48000), None);
-        assert_eq!(target_rate(22050), None);
+        assert_eq!(target_rate(22050), Some(44100));
+        assert_eq!(target_rate(16000), Some(48000));
         assert_eq!(target_rate(88200), Some(44100));
         assert_eq!(target_rate(176400), Some(44100));
         assert_eq!(target_rate(96000), Some(48000));
@@ -372,6 +394,19 @@ mod tests {
                 want * 2,
                 "{from} -> {to}, {frames} frames"
             );
+        }
+    }
+
+    #[test]
+    fn a_resampler_seeked_to_an_output_frame_gives_the_same_frames_from_there() {
+        let input = sine(96_000, 1000.0, 20_000, 2);
+        let mut whole = Resampler::new(96_000, 48_000, 2).unwrap();
+        let all = run_all(&mut whole, &input, 777);
+        for n in [0u64, 1, 5, 3000, 9_990] {
+            let mut r = Resampler::new(96_000, 48_000, 2).unwrap();
+            let first = r.seek_output(n) as usize;
+            let tail = run_all(&mut r, &input[first * 2..], 1000);
+            assert_eq!(&all[n as usize * 2..], &tail[..], "from output frame {n}");
         }
     }
 
