@@ -160,6 +160,13 @@ fn transcode_one(args: TranscodeArgs) -> Result<(), Box<dyn Error>> {
 
 fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     init_logging(&args);
+    // A file size limit (RLIMIT_FSIZE, e.g. systemd's LimitFSIZE=) must fail
+    // the one cache write with EFBIG, which the workers handle, rather than
+    // kill the server with SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let config_file = args
         .common
         .config

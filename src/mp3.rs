@@ -315,49 +315,6 @@ pub fn check(mut r: impl Read + Seek, len: u64) -> Result<Mp3Summary, String> {
     })
 }
 
-/// MPEG-1 Layer III frame length in bytes at `kbps` and `rate_hz`, without
-/// the padding slot (ISO 11172-3 §2.4.3.1: 144 × bitrate / rate).
-fn frame_bytes(kbps: u32, rate_hz: u32) -> u64 {
-    144_000 * u64::from(kbps) / u64::from(rate_hz)
-}
-
-/// Exact size in bytes of the MPEG stream (Info frame included, ID3 tag
-/// not) LAME 3.100 writes in CBR at `kbps` when it is handed `pcm_frames`
-/// at `sample_rate_hz`; `None` unless the stream is MPEG-1 (32, 44.1 or
-/// 48 kHz) at a Layer III bitrate. Mirrors LAME: the flush padding of
-/// `lame_encode_flush` (576 samples of encoder delay, end padding of 576 to
-/// 1727 samples to fill the last frame) and the padding-slot sequence of
-/// `encoder.c` (Sieler and Sperschneider's method, no slot in the first
-/// frame). The Info frame has no padding slot.
-pub fn cbr_stream_bytes(pcm_frames: u64, sample_rate_hz: u32, kbps: u32) -> Option<u64> {
-    if ![32_000, 44_100, 48_000].contains(&sample_rate_hz)
-        || !BITRATES_MPEG1_KBPS[1..].contains(&kbps)
-    {
-        return None;
-    }
-    const SAMPLES: u64 = 1152;
-    const DELAY: u64 = 576;
-    let mut pad = SAMPLES - (pcm_frames + DELAY) % SAMPLES;
-    if pad < 576 {
-        pad += SAMPLES;
-    }
-    let frames = (pcm_frames + DELAY + pad) / SAMPLES;
-    let sr = u64::from(sample_rate_hz);
-    let frac = 144_000 * u64::from(kbps) % sr;
-    let base = frame_bytes(kbps, sample_rate_hz);
-    let mut slot_lag = frac as i64;
-    let mut bytes = base; // the Info frame
-    for _ in 0..frames {
-        bytes += base;
-        slot_lag -= frac as i64;
-        if slot_lag < 0 {
-            slot_lag += sr as i64;
-            bytes += 1;
-        }
-    }
-    Some(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,18 +363,6 @@ mod tests {
         assert_eq!(walked.len(), 4);
         assert!(walked[3].as_ref().unwrap_err().starts_with("truncated"));
         assert_eq!(id3v2_len(&file), 15);
-    }
-
-    #[test]
-    fn cbr_stream_bytes_counts_padding_slots_and_refuses_low_rates() {
-        // 48 kHz has no padding slots: (frames + Info) × 576 bytes at 192k.
-        let frames = (48_000u64 + 576).div_ceil(1152) + 1;
-        let n = ((48_000 + 576 + 1727) / 1152) as u64; // upper bound on frames
-        let got = cbr_stream_bytes(48_000, 48_000, 192).unwrap();
-        assert_eq!(got % 576, 0);
-        assert!((frames * 576..=(n + 1) * 576).contains(&got), "{got}");
-        assert_eq!(cbr_stream_bytes(1000, 22_050, 128), None);
-        assert_eq!(cbr_stream_bytes(1000, 44_100, 100), None);
     }
 
     #[test]

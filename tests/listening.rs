@@ -63,6 +63,12 @@ fn what_was_acknowledged_survives_kill_9() {
     let p = ChildServer::start(dir.path());
     let v = ok_at(p.addr, &anna, "getSong", &[("id", &dawn)]);
     assert_eq!(v["song"]["playCount"], 20, "every scrobble of 20 runs");
+    // Albums are known once the first library scan is done, as a client
+    // sees from getScanStatus.
+    common::wait_for("the first scan", || {
+        let s = &ok_at(p.addr, &anna, "getScanStatus", &[])["scanStatus"];
+        s["scanning"] == false && s["count"].as_u64() > Some(0)
+    });
     // Round 19 (odd) unstarred Noon and starred the album.
     let v = ok_at(p.addr, &anna, "getStarred2", &[]);
     assert_eq!(v["starred2"]["song"], serde_json::json!([]));

@@ -183,3 +183,66 @@ mod tests {
         assert!(Lame::new(44_100, 2, 100, 5).is_err());
     }
 }
+
+#[cfg(test)]
+mod info_tag {
+    use super::*;
+
+    /// The Info frame LAME itself writes for `samples` of a 440 Hz tone
+    /// at 44.1 kHz, 192 kbit/s, with the reservoir off.
+    fn lames_own_info_frame(samples: usize) -> Vec<u8> {
+        // SAFETY: a fresh encoder, set up, used and closed here; buffers
+        // are sized for LAME's worst case.
+        unsafe {
+            let gfp = ffi::lame_init();
+            assert!(!gfp.is_null());
+            ffi::lame_set_num_channels(gfp, 2);
+            ffi::lame_set_in_samplerate(gfp, 44_100);
+            ffi::lame_set_out_samplerate(gfp, 44_100);
+            ffi::lame_set_VBR(gfp, ffi::vbr_mode::vbr_off);
+            ffi::lame_set_brate(gfp, 192);
+            ffi::lame_set_mode(gfp, ffi::MPEG_mode::JOINT_STEREO);
+            ffi::lame_set_quality(gfp, 3);
+            ffi::lame_set_bWriteVbrTag(gfp, 1);
+            ffi::lame_set_disable_reservoir(gfp, 1);
+            assert!(ffi::lame_init_params(gfp) >= 0);
+            let pcm: Vec<f32> = (0..samples * 2)
+                .map(|i| ((i / 2) as f32 * 0.0627).sin() * 0.3)
+                .collect();
+            let mut out = vec![0u8; samples * 2 + 100_000];
+            let n = ffi::lame_encode_buffer_interleaved_ieee_float(
+                gfp,
+                pcm.as_ptr(),
+                samples as i32,
+                out.as_mut_ptr(),
+                out.len() as i32,
+            );
+            assert!(n >= 0);
+            ffi::lame_encode_flush(gfp, out.as_mut_ptr().add(n as usize), 20_000);
+            let mut tag = vec![0u8; 2000];
+            let len = ffi::lame_get_lametag_frame(gfp, tag.as_mut_ptr(), tag.len());
+            tag.truncate(len);
+            ffi::lame_close(gfp);
+            tag
+        }
+    }
+
+    #[test]
+    fn our_info_frame_says_what_lame_would_say() {
+        let samples = 123_457;
+        let lame = Lame::new(44_100, 2, 192, 3).unwrap();
+        let layout = crate::transcode::Layout::new(samples as u64, 44_100, 2, 192, 0).unwrap();
+        let ours = layout.info_frame(lame.lowpass_hz(), 3);
+        let theirs = lames_own_info_frame(samples);
+        assert_eq!(ours.len(), theirs.len());
+        // Equal but for: the byte count, TOC and music length (LAME's own
+        // frames pad differently: its Info frame takes the first padding
+        // slot), the music CRC (unknown up front) and the tag's CRC.
+        let differ = |i: usize| (48..152).contains(&i) || (184..192).contains(&i);
+        for i in (0..192).filter(|i| !differ(*i)) {
+            assert_eq!(ours[i], theirs[i], "byte {i} of the Info frame");
+        }
+        assert_eq!(ours[44..48], theirs[44..48], "frame count");
+        assert_eq!(ours[177..180], theirs[177..180], "delay and padding");
+    }
+}

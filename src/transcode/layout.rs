@@ -216,7 +216,8 @@ impl Layout {
         f[0] = 0xFF;
         f[1] = 0xFB; // MPEG-1, Layer III, no CRC
         f[2] = (br_index << 4) | (sr_index << 2);
-        f[3] = if mono { 0xC4 } else { 0x44 }; // mode, "original" bit
+        // Mode (joint stereo with M/S as LAME sets it, or mono), "original".
+        f[3] = if mono { 0xC4 } else { 0x64 };
         let side = if mono { 17 } else { 32 };
         let t = 4 + side;
         let put = |f: &mut [u8], at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_be_bytes());
@@ -236,7 +237,7 @@ impl Layout {
         f[l + 9] = 1; // tag revision 0, CBR
         f[l + 10] = ((lowpass_hz + 50) / 100).min(255) as u8;
         // Peak and ReplayGain are not measured: left 0.
-        f[l + 19] = 4 | (1 << 4); // ATH type 4, nspsytune
+        f[l + 19] = 4 | (1 << 4) | (1 << 5); // ATH type 4, nspsytune, safe joint
         f[l + 20] = self.bitrate_kbps.min(255) as u8;
         let (delay, padding) = (ENCODER_DELAY as u32, self.end_padding() as u32);
         f[l + 21] = (delay >> 4) as u8;
@@ -247,8 +248,12 @@ impl Layout {
             44_100 => 1,
             _ => 2,
         };
-        f[l + 24] = 1 | (if mono { 0 } else { 3 } << 2) | (source_rate << 6);
-        put(&mut f, l + 28, (self.id3_bytes + stream) as u32);
+        // Noise shaping 1, stereo mode, "unwise settings" (the reservoir is
+        // off), source rate.
+        f[l + 24] = 1 | (if mono { 0 } else { 3 } << 2) | (1 << 5) | (source_rate << 6);
+        // Preset: LAME records the bitrate of a CBR encode.
+        f[l + 26..l + 28].copy_from_slice(&(self.bitrate_kbps as u16).to_be_bytes());
+        put(&mut f, l + 28, stream as u32);
         // l + 32: music CRC, unknown before encoding: 0.
         let crc = crc16(&f[..l + 34]);
         f[l + 34..l + 36].copy_from_slice(&crc.to_be_bytes());

@@ -266,7 +266,8 @@ pub fn plan(
         })?;
         let mut head = id3;
         head.extend_from_slice(&layout.info_frame(lame.lowpass_hz(), opts.lame_algorithm));
-        let src = PcmSource::new(input, relative, decoding, samples, channels)?;
+        let mut src = PcmSource::new(input, relative, decoding, samples, channels)?;
+        src.prime()?;
         Ok((
             Plan {
                 layout,

@@ -113,6 +113,19 @@ impl PcmSource {
         })
     }
 
+    /// Decodes the first packets, until one yields audio: a source that
+    /// opens but has nothing decodable (an MP4 cut inside its `mdat`) is
+    /// found here, before anything is announced.
+    ///
+    /// Errors: [`TranscodeError::Corrupt`] (or the decoder's error) when no
+    /// audio can be decoded.
+    pub fn prime(&mut self) -> Result<(), TranscodeError> {
+        while self.decoded_frames == 0 && !self.ended {
+            self.decode_more()?;
+        }
+        Ok(())
+    }
+
     /// Appends output frames `[start, end)` (interleaved; negative
     /// positions are silence before the track) to `out`. `end` is clipped to
     /// the track's output length.

@@ -110,7 +110,6 @@ fn start(shared: &Shared, job: &Arc<Job>) -> Result<(Arc<Plan>, PcmSource), Outc
         .truncate(true)
         .open(&part)
         .and_then(|f| {
-            f.set_len(total)?;
             f.write_all_at(&plan.head, 0)?;
             Ok(f)
         });

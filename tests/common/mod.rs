@@ -479,7 +479,14 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn start(dir: &Path) -> ChildServer {
-        let mut child = binary()
+        ChildServer::start_with(dir, |_| {})
+    }
+
+    /// Like [`ChildServer::start`], with `adjust` applied to the command
+    /// last (resource limits, where stderr goes).
+    pub fn start_with(dir: &Path, adjust: impl FnOnce(&mut std::process::Command)) -> ChildServer {
+        let mut command = binary();
+        command
             .arg("serve")
             .arg("--config")
             .arg(dir.join("config.toml"))
@@ -491,9 +498,9 @@ impl ChildServer {
             .arg(dir.join("state"))
             .env("HOME", dir)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start tapedeck");
+            .stderr(std::process::Stdio::null());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("start tapedeck");
         let addr = printed_addr(child.stdout.take().expect("stdout"));
         ChildServer { child, addr }
     }
