@@ -592,6 +592,12 @@ fn segments_encoded_in_any_order_make_the_sequential_file_byte_for_byte() {
         let whole = sequential(&wav, &opts);
         let (p, mut src) = plan(&wav, "x", &opts).unwrap();
         assert_eq!(p.total_bytes(), whole.len() as u64);
+        // In order, one source decodes straight through: no seek.
+        let (p2, mut in_order) = plan(&wav, "x", &opts).unwrap();
+        for k in 0..p2.layout.segments() {
+            p2.encode_segment(&mut in_order, k).unwrap();
+        }
+        assert_eq!(in_order.seeks, 0, "{rate} Hz: segments in order seek");
         assert!(p.layout.segments() >= 3, "{} segments", p.layout.segments());
         let mut file = vec![0u8; whole.len()];
         file[..p.head.len()].copy_from_slice(&p.head);

@@ -25,6 +25,9 @@ use tapedeck_dsp::channels::to_channels;
 /// A jump forward of more than this many output frames seeks the
 /// container instead of decoding through.
 const SEEK_AHEAD_FRAMES: u64 = 4 * 147 * SAMPLES_PER_FRAME;
+/// Output frames kept before the last position read: the next segment
+/// starts its pre-roll before the post-roll of the one just encoded.
+const KEEP_FRAMES: u64 = (PRE_ROLL_FRAMES + POST_ROLL_FRAMES + 1) * SAMPLES_PER_FRAME;
 /// Source frames decoded and dropped before a seek target: lossy codecs
 /// (MP3, AAC, Vorbis) need a packet or two of history to decode exactly.
 const SEEK_MARGIN_FRAMES: u64 = 8192;
@@ -56,6 +59,8 @@ pub struct PcmSource {
     pub skipped_packets: u64,
     /// The decoder ended before the announced length.
     pub short: bool,
+    /// Times the container was sought (segments in order need none).
+    pub seeks: u64,
     pcm: Vec<f32>,
     resampled: Vec<f32>,
 }
@@ -108,6 +113,7 @@ impl PcmSource {
             decoded_frames: 0,
             skipped_packets: 0,
             short: false,
+            seeks: 0,
             pcm: Vec::new(),
             resampled: Vec::new(),
         })
@@ -150,16 +156,23 @@ impl PcmSource {
         let buf_end = self.buf_start + (self.buf.len() / ch) as u64;
         if start < self.buf_start || start > buf_end + SEEK_AHEAD_FRAMES {
             self.seek(start)?;
-        } else {
-            // Drop what lies before `start`; keep the rest.
-            let drop = ((start - self.buf_start) as usize * ch).min(self.buf.len());
-            self.buf.drain(..drop);
-            self.buf_start += (drop / ch) as u64;
         }
-        while self.buf_start + ((self.buf.len() / ch) as u64) < end {
+        // What lies before `start` is dropped as it is decoded, but for the
+        // pre- and post-roll: the next segment starts that far back.
+        let keep_from = start.saturating_sub(KEEP_FRAMES);
+        loop {
+            if self.buf_start < keep_from {
+                let drop = ((keep_from - self.buf_start) as usize * ch).min(self.buf.len());
+                self.buf.drain(..drop);
+                self.buf_start += (drop / ch) as u64;
+            }
+            let have = self.buf_start + (self.buf.len() / ch) as u64;
+            if have >= end {
+                break;
+            }
             if self.ended {
-                let missing = end - self.buf_start - (self.buf.len() / ch) as u64;
-                self.buf.resize(self.buf.len() + missing as usize * ch, 0.0);
+                self.buf
+                    .resize(self.buf.len() + (end - have) as usize * ch, 0.0);
                 break;
             }
             self.decode_more()?;
@@ -172,6 +185,7 @@ impl PcmSource {
 
     /// Positions the decoder so the next output frame is `n`.
     fn seek(&mut self, n: u64) -> Result<(), TranscodeError> {
+        self.seeks += 1;
         self.buf.clear();
         self.buf_start = n;
         self.ended = false;
