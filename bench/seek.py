@@ -211,8 +211,13 @@ def main():
         t1, _, s = fully_cached(binary, library, rel, 1)
         s.close()
         t2, entry, s = fully_cached(binary, library, rel, 2)
-        print(f"   {os.path.basename(rel)[:32]:32} 1 worker {t1:6.2f} s   "
-              f"2 workers {t2:6.2f} s   ratio {t2 / t1:4.2f}x", flush=True)
+        line = (f"   {os.path.basename(rel)[:32]:32} 1 worker {t1:6.2f} s   "
+                f"2 workers {t2:6.2f} s   ratio {t2 / t1:4.2f}x")
+        if baseline:
+            tb, _, b = fully_cached(baseline, library, rel, 2)
+            b.close()
+            line += f"   baseline (serial) {tb:6.2f} s   2 workers/baseline {t2 / tb:4.2f}x"
+        print(line, flush=True)
         if rel == tracks[0][1]:
             keep = os.path.join(tempfile.gettempdir(), "tapedeck-seek-entry.mp3")
             shutil.copy(entry, keep)
