@@ -117,11 +117,6 @@ impl Layout {
         })
     }
 
-    /// Bytes of the Info frame (a frame without its padding slot).
-    pub fn info_frame_bytes(&self) -> u64 {
-        self.base
-    }
-
     /// Bytes before the first audio frame: ID3 tag and Info frame.
     pub fn head_bytes(&self) -> u64 {
         self.id3_bytes + self.base

@@ -318,11 +318,6 @@ impl Plan {
         self.layout.total_bytes()
     }
 
-    /// The path shown in logs and errors.
-    pub fn relative(&self) -> &str {
-        &self.relative
-    }
-
     /// Opens the source again, for another worker encoding segments of
     /// the same transcode. Errors as for [`open`].
     pub fn open_source(&self) -> Result<PcmSource, TranscodeError> {
