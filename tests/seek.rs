@@ -223,6 +223,31 @@ fn short_and_damaged_sources_deliver_every_announced_byte_at_once() {
 }
 
 #[test]
+fn a_seek_past_the_real_end_of_a_short_source_is_silence_not_a_failure() {
+    // A WAV whose header says three times the audio it holds: a helper
+    // worker seeking to 90 % finds no data there.
+    let s = TestServer::start(&config(2), |root| {
+        let path = root.join("short.wav");
+        write_music_wav(&path, 44_100, 2, 44_100 * 20);
+        let mut bytes = fs::read(&path).unwrap();
+        let data = u32::from_le_bytes(bytes[40..44].try_into().unwrap()) * 3;
+        bytes[40..44].copy_from_slice(&data.to_le_bytes());
+        bytes[4..8].copy_from_slice(&(data + 36).to_le_bytes());
+        fs::write(&path, bytes).unwrap();
+    });
+    let path = "/play/short.wav?quality=medium";
+    let total = total_len(&s.get(path, &[("Range", "bytes=0-0")]));
+    let at = total * 9 / 10;
+    let r = s.get(path, &[("Range", &format!("bytes={at}-{}", at + 9999))]);
+    assert_eq!((r.status, r.body.len()), (206, 10_000));
+    let whole = s.get(path, &[]);
+    assert_eq!(whole.body.len() as u64, total);
+    assert_eq!(decode_bytes(&whole.body).2, 3 * 44_100 * 20);
+    common::wait_for("the entry", || !entries(&s).is_empty());
+    assert!(fs::read(&entries(&s)[0]).unwrap() == whole.body);
+}
+
+#[test]
 fn a_failed_cache_write_becomes_an_uncached_stream_of_every_announced_byte() {
     // The server may write files of at most 400 KB (RLIMIT_FSIZE): the
     // transcode's .part fails part way, as on a full disk (EFBIG here,

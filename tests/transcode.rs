@@ -724,3 +724,26 @@ fn a_stream_from_an_offset_plays_from_that_instant() {
         "onset at {at_part}, whole at {at_whole}, stream from {first}"
     );
 }
+
+#[test]
+fn a_length_the_file_cannot_hold_is_counted_by_decoding() {
+    // A FLAC whose STREAMINFO claims 2^36 - 1 samples (18 days at 44.1 kHz)
+    // in 23 KB: the announced length comes from decoding instead.
+    let dir = tempfile::tempdir().unwrap();
+    let mut flac = fs::read(fixture("flac16_44k.flac")).unwrap();
+    let field = u64::from_be_bytes(flac[18..26].try_into().unwrap()) | ((1 << 36) - 1);
+    flac[18..26].copy_from_slice(&field.to_be_bytes());
+    let path = dir.path().join("huge.flac");
+    fs::write(&path, &flac).unwrap();
+    let (p, _) = plan(&path, "huge.flac", &MEDIUM).unwrap();
+    assert_eq!(p.layout.samples, 22_050);
+    // And 64 kbit/s is the floor: lower frames cannot hold the Info tag.
+    let low = Options {
+        bitrate_kbps: 48,
+        ..MEDIUM
+    };
+    let Err(e) = plan(&fixture("flac16_44k.flac"), "x.flac", &low) else {
+        panic!("48 kbit/s was laid out");
+    };
+    assert!(e.to_string().contains("at least 64 kbit/s"), "{e}");
+}

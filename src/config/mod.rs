@@ -31,10 +31,10 @@ use raw::{
 pub use users::User;
 
 /// Bitrates (kbit/s) an MPEG-1 Layer III frame can carry (ISO/IEC 11172-3,
-/// table for layer III), the only values a CBR quality level may use. 56 is
-/// left out: the mp3lame-encoder crate has no constant for it.
-pub const MP3_BITRATES_KBPS: [u32; 13] =
-    [32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+/// table for layer III), the only values a CBR quality level may use. 32 to
+/// 56 are left out: at 48 kHz their frames are too small to hold the LAME
+/// Info tag (192 bytes in a stereo frame), which every transcode starts with.
+pub const MP3_BITRATES_KBPS: [u32; 10] = [64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8340";
 const DEFAULT_MAX_CONNECTIONS: i64 = 32;

@@ -309,7 +309,7 @@ pub(super) fn check_bitrate(
             origin,
             key,
             format!(
-                "{kbps} kbit/s is not an MP3 bitrate; use one of {}",
+                "{kbps} kbit/s is not an MP3 bitrate tapedeck encodes at (below 64 the frames cannot hold the Info tag); use one of {}",
                 MP3_BITRATES_KBPS.map(|b| b.to_string()).join(", ")
             ),
         )),

@@ -175,6 +175,11 @@ fn bitrates_must_be_mp3_bitrates_in_order() {
         error("[transcode.bitrate_kbps]\nhigh = 250\n")
             .contains("250 kbit/s is not an MP3 bitrate")
     );
+    let msg = error("[transcode.bitrate_kbps]\nlow = 48\n");
+    assert!(
+        msg.contains("48 kbit/s is not an MP3 bitrate tapedeck encodes at"),
+        "{msg}"
+    );
     let msg = error("[transcode.bitrate_kbps]\nlow = 224\n");
     assert!(
         msg.contains("low (224 kbit/s) must not exceed medium (192 kbit/s)"),

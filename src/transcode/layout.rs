@@ -36,6 +36,12 @@ pub const PRE_ROLL_FRAMES: u64 = 4;
 /// MP3 frames of audio encoded after a segment and dropped (the
 /// psychoacoustic model looks ahead).
 pub const POST_ROLL_FRAMES: u64 = 2;
+/// The lowest bitrate whose frames hold the Info tag at every MPEG-1 rate
+/// (192 bytes in a stereo frame; a 56 kbit/s frame at 48 kHz has 168).
+pub const MIN_BITRATE_KBPS: u32 = 64;
+/// The longest output laid out: 24 hours at 48 kHz. Byte counts stay far
+/// inside the Info tag's 32-bit fields.
+pub const MAX_SAMPLES: u64 = 24 * 3600 * 48_000;
 /// LAME 3.100's encoder delay at MPEG-1 rates, in samples.
 pub const ENCODER_DELAY: u64 = 576;
 /// An MPEG-1 Layer III decoder's own delay (the synthesis filterbank), in
@@ -64,8 +70,9 @@ pub struct Layout {
 
 impl Layout {
     /// The layout of `samples` PCM frames at `rate_hz` (an MPEG-1 rate)
-    /// and `kbps` (an MPEG-1 Layer III bitrate), after an ID3 tag of
-    /// `id3_bytes`. `None` for other rates or bitrates.
+    /// and `kbps` (an MPEG-1 Layer III bitrate of at least
+    /// [`MIN_BITRATE_KBPS`]), after an ID3 tag of `id3_bytes`. `None` for
+    /// other rates or bitrates, or more than [`MAX_SAMPLES`].
     ///
     /// The frame count mirrors `lame_encode_flush`: 576 samples of encoder
     /// delay, then end padding of 576 to 1727 samples to fill the last
@@ -77,7 +84,11 @@ impl Layout {
         kbps: u32,
         id3_bytes: u64,
     ) -> Option<Layout> {
-        if ![32_000, 44_100, 48_000].contains(&rate_hz) || !super::encoder::is_mpeg1_bitrate(kbps) {
+        if ![32_000, 44_100, 48_000].contains(&rate_hz)
+            || !super::encoder::is_mpeg1_bitrate(kbps)
+            || kbps < MIN_BITRATE_KBPS
+            || samples > MAX_SAMPLES
+        {
             return None;
         }
         let mut pad = SAMPLES_PER_FRAME - (samples + ENCODER_DELAY) % SAMPLES_PER_FRAME;

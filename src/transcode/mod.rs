@@ -233,7 +233,16 @@ pub fn plan(
             .ok_or_else(|| corrupt("unknown sample rate"))?;
         let source_channels = decoding.params.channels.as_ref().map_or(2, |c| c.count());
         let channels = if source_channels == 1 { 1 } else { 2 };
-        let source_frames = match decoding.total_frames.filter(|n| *n > 0) {
+        // A length the file cannot hold (a damaged or hostile header: 24 h
+        // at most, and no more than 4096 frames per byte of file, beyond
+        // any real compression) is counted by decoding instead.
+        let file_len = std::fs::metadata(input).map_or(0, |m| m.len());
+        let plausible = |n: &u64| {
+            *n > 0
+                && *n <= 24 * 3600 * u64::from(rate)
+                && u128::from(*n) <= u128::from(file_len) * 4096
+        };
+        let source_frames = match decoding.total_frames.filter(plausible) {
             Some(n) => n,
             None => {
                 let n = count_frames(input, relative)?;
@@ -257,7 +266,11 @@ pub fn plan(
         )
         .ok_or_else(|| TranscodeError::Encode {
             path: relative.to_owned(),
-            what: format!("{} kbit/s is not an MPEG-1 bitrate", opts.bitrate_kbps),
+            what: format!(
+                "cannot lay out {samples} samples at {out_rate} Hz and {} kbit/s (at least {} kbit/s, at most 24 hours)",
+                opts.bitrate_kbps,
+                layout::MIN_BITRATE_KBPS
+            ),
         })?;
         let lame = encoder::Lame::new(out_rate, channels, opts.bitrate_kbps, opts.lame_algorithm)
             .map_err(|what| TranscodeError::Encode {
@@ -322,12 +335,16 @@ impl Plan {
     /// the same transcode. Errors as for [`open`].
     pub fn open_source(&self) -> Result<PcmSource, TranscodeError> {
         contain(&self.relative, || {
-            PcmSource::open(
+            let mut src = PcmSource::open(
                 &self.input,
                 &self.relative,
                 self.layout.samples,
                 self.layout.channels,
-            )
+            )?;
+            // The plan decoded audio from this file: a source that finds
+            // no data past a seek is short, not undecodable.
+            src.proven = true;
+            Ok(src)
         })
     }
 

@@ -55,6 +55,9 @@ pub struct PcmSource {
     ended: bool,
     /// Frames decoded since the file was opened.
     decoded_frames: u64,
+    /// Audio was decoded from this file (here, or by the plan that opened
+    /// it again): the decoder ending without any is a short source.
+    pub(super) proven: bool,
     /// Corrupt packets skipped.
     pub skipped_packets: u64,
     /// The decoder ended before the announced length.
@@ -111,6 +114,7 @@ impl PcmSource {
             seek_target: None,
             ended: false,
             decoded_frames: 0,
+            proven: false,
             skipped_packets: 0,
             short: false,
             seeks: 0,
@@ -238,7 +242,9 @@ impl PcmSource {
                     what: "the stream changes its parameters mid-way".into(),
                 });
             }
-            Err(e) if self.decoded_frames > 0 => return self.end(Some(e.to_string())),
+            Err(e) if self.decoded_frames > 0 || self.proven => {
+                return self.end(Some(e.to_string()));
+            }
             Err(e) => return Err(symphonia_error(&self.relative, e)),
         };
         if packet.track_id != d.track_id {
@@ -265,7 +271,9 @@ impl PcmSource {
                 }
                 return Ok(());
             }
-            Err(e) if self.decoded_frames > 0 => return self.end(Some(e.to_string())),
+            Err(e) if self.decoded_frames > 0 || self.proven => {
+                return self.end(Some(e.to_string()));
+            }
             Err(e) => return Err(symphonia_error(&self.relative, e)),
         };
         if decoded.frames() == 0 {
@@ -304,7 +312,7 @@ impl PcmSource {
 
     /// The decoder has no more: drain the resampler, then silence.
     fn end(&mut self, why: Option<String>) -> Result<(), TranscodeError> {
-        if self.decoded_frames == 0 {
+        if self.decoded_frames == 0 && !self.proven {
             return Err(TranscodeError::Corrupt {
                 path: self.relative.clone(),
                 what: why.unwrap_or_else(|| "no audio could be decoded".into()),

@@ -94,6 +94,9 @@ pub(super) struct TranscodeState {
     pub(super) caching: Option<Caching>,
     pub(super) segments: Vec<Segment>,
     pub(super) segments_done: u64,
+    /// The last segment is written and its worker is committing the entry:
+    /// no other worker may end the job now.
+    pub(super) committing: bool,
     /// Segments written to memory instead of the file (after a write
     /// failure, or when there is no file at all).
     pub(super) in_memory: HashMap<u64, Arc<[u8]>>,

@@ -130,9 +130,14 @@ impl Shared {
             Priority::Background
         };
         if !self.send(job, priority) {
+            // The worker set is stopping: end the job, leaving nothing.
             job.publish(|st| {
+                if let Some(caching) = st.caching.take() {
+                    let _ = std::fs::remove_file(&caching.part);
+                }
                 st.outcome.get_or_insert(Outcome::Cancelled);
             });
+            lock(&self.jobs).remove(&job.spec.key);
         }
     }
 

@@ -34,6 +34,12 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcom
         match plan.open_source() {
             Ok(src) => (plan, src),
             Err(e) => {
+                // Alone on the job, it would only be queued again for the
+                // next worker to fail the same way: end it.
+                let alone = job.lock().workers_on == 1;
+                if alone {
+                    return end(job, Outcome::Failed(e.to_string()));
+                }
                 log::warn!("a helper cannot open the source: {e}");
                 return leave(shared, job);
             }
@@ -41,6 +47,10 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcom
     };
     loop {
         if let Some(why) = stop_reason(shared, job) {
+            if job.lock().committing {
+                // Every segment is written; the entry is being committed.
+                return leave(shared, job);
+            }
             log::info!("stopped transcoding {:?}: {why}", job.spec.relative);
             return end(job, Outcome::Cancelled);
         }
@@ -177,6 +187,8 @@ fn store(job: &Job, plan: &Plan, k: u64, bytes: Vec<u8>) -> bool {
     st.segments[k as usize] = Segment::Done;
     st.segments_done += 1;
     let last = st.segments_done == st.segments.len() as u64;
+    // From here the job is not stopped: this worker commits it.
+    st.committing |= last;
     drop(st);
     job.changed.notify_all();
     last
