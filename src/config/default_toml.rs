@@ -80,8 +80,8 @@ retry_failed_after_secs = {DEFAULT_RETRY_FAILED_AFTER_SECS}
 finish_abandoned = true
 
 [transcode.bitrate_kbps]
-# Constant bitrate of each quality level, in kbit/s (an MP3 bitrate:
-# 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320).
+# Constant bitrate of each quality level, in kbit/s (an MP3 bitrate of
+# 64 or more: 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320).
 high = {DEFAULT_BITRATE_HIGH_KBPS}
 medium = {DEFAULT_BITRATE_MEDIUM_KBPS}
 low = {DEFAULT_BITRATE_LOW_KBPS}
