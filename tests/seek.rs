@@ -127,12 +127,12 @@ fn with_application_block(flac: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `flac` whose STREAMINFO says it holds `factor` times its samples.
-fn with_longer_streaminfo(flac: &[u8], factor: u64) -> Vec<u8> {
+/// `flac` whose STREAMINFO says it holds `num / den` times its samples.
+fn with_streaminfo_scaled(flac: &[u8], num: u64, den: u64) -> Vec<u8> {
     let mut out = flac.to_vec();
     let field = u64::from_be_bytes(out[18..26].try_into().unwrap());
     let samples = field & ((1 << 36) - 1);
-    let field = (field & !((1 << 36) - 1)) | (samples * factor);
+    let field = (field & !((1 << 36) - 1)) | (samples * num / den);
     out[18..26].copy_from_slice(&field.to_be_bytes());
     out
 }
@@ -176,7 +176,8 @@ fn short_and_damaged_sources_deliver_every_announced_byte_at_once() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("application.flac", with_application_block(&flac)),
         ("truncated.flac", flac[..flac.len() * 6 / 10].to_vec()),
-        ("longer-header.flac", with_longer_streaminfo(&flac, 3)),
+        ("longer-header.flac", with_streaminfo_scaled(&flac, 3, 1)),
+        ("shorter-header.flac", with_streaminfo_scaled(&flac, 1, 2)),
     ];
     let s = TestServer::start(&config(2), |root| {
         for (name, bytes) in &cases {
@@ -220,6 +221,10 @@ fn short_and_damaged_sources_deliver_every_announced_byte_at_once() {
     let r = s.get("/play/longer-header.flac?quality=medium", &[]);
     let (_, _, samples) = decode_bytes(&r.body);
     assert_eq!(samples, 3 * 22_050);
+    // It said half: the announced length wins, the rest is left out.
+    let r = s.get("/play/shorter-header.flac?quality=medium", &[]);
+    let (_, _, samples) = decode_bytes(&r.body);
+    assert_eq!(samples, 22_050 / 2);
 }
 
 #[test]
