@@ -243,10 +243,7 @@ fn stream_job<'a>(
             return serve_entry_from(header, entry, start, disposition);
         }
         Some(Availability::Finished(_)) => return None,
-        Some(Availability::Streaming {
-            total_bytes,
-            layout,
-        }) => (total_bytes, layout),
+        Some(Availability::Streaming { layout }) => (layout.total_bytes(), layout),
     };
     let from = from_start(&layout, start);
     let len = total - from;

@@ -25,8 +25,6 @@ pub mod segment;
 mod source;
 pub mod tags;
 
-use symphonia::core::units::{TimeBase, Timestamp};
-
 pub use layout::Layout;
 pub use segment::PcmSource;
 pub use source::{Decoding, Probed, open, probe};
@@ -114,9 +112,6 @@ impl fmt::Display for TranscodeError {
 }
 
 impl std::error::Error for TranscodeError {}
-
-/// Corrupt packets tolerated before a transcode is abandoned.
-const MAX_SKIPPED_PACKETS: u64 = 64;
 
 /// Transcodes the audio file at `input` to a CBR MP3 written to `out`:
 /// the ID3v2.4 tag (when the source has tags or art), the Info frame, then
@@ -372,34 +367,6 @@ impl Plan {
             truncated: src.short,
         }
     }
-}
-
-/// The source frame a packet timestamp names: `ts` in the track's time
-/// base (one sample when the container gives none).
-fn frame_at(
-    ts: Timestamp,
-    time_base: Option<TimeBase>,
-    params: &symphonia::core::codecs::audio::AudioCodecParameters,
-) -> u64 {
-    let ts = u128::try_from(ts.get()).unwrap_or(0);
-    let frames = match (time_base, params.sample_rate) {
-        (Some(tb), Some(rate)) => {
-            ts * u128::from(tb.numer.get()) * u128::from(rate) / u128::from(tb.denom.get())
-        }
-        _ => ts,
-    };
-    u64::try_from(frames).unwrap_or(u64::MAX)
-}
-
-/// `frames` at `rate_hz` as "mm:ss.s" for error messages.
-fn timestamp(frames: u64, rate_hz: u32) -> String {
-    let tenths = frames * 10 / u64::from(rate_hz.max(1));
-    format!(
-        "{:02}:{:02}.{}",
-        tenths / 600,
-        tenths / 10 % 60,
-        tenths % 10
-    )
 }
 
 /// Builds the ID3v2.4 tag from the source's metadata and its cover art

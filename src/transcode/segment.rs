@@ -13,15 +13,17 @@ use std::path::{Path, PathBuf};
 
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{SeekMode, SeekTo};
-use symphonia::core::units::Time;
+use symphonia::core::units::{Time, TimeBase, Timestamp};
 
+use super::TranscodeError;
 use super::encoder::Lame;
 use super::layout::{Layout, POST_ROLL_FRAMES, PRE_ROLL_FRAMES, SAMPLES_PER_FRAME};
 use super::resample::{self, Resampler};
 use super::source::{Decoding, open_uncontained, symphonia_error};
-use super::{MAX_SKIPPED_PACKETS, TranscodeError, frame_at, timestamp};
 use tapedeck_dsp::channels::to_channels;
 
+/// Corrupt packets tolerated before a transcode is abandoned.
+const MAX_SKIPPED_PACKETS: u64 = 64;
 /// A jump forward of more than this many output frames seeks the
 /// container instead of decoding through.
 const SEEK_AHEAD_FRAMES: u64 = 4 * 147 * SAMPLES_PER_FRAME;
@@ -416,4 +418,32 @@ pub fn encode_segment(
         )));
     };
     Ok(mp3[r].to_vec())
+}
+
+/// The source frame a packet timestamp names: `ts` in the track's time
+/// base (one sample when the container gives none).
+fn frame_at(
+    ts: Timestamp,
+    time_base: Option<TimeBase>,
+    params: &symphonia::core::codecs::audio::AudioCodecParameters,
+) -> u64 {
+    let ts = u128::try_from(ts.get()).unwrap_or(0);
+    let frames = match (time_base, params.sample_rate) {
+        (Some(tb), Some(rate)) => {
+            ts * u128::from(tb.numer.get()) * u128::from(rate) / u128::from(tb.denom.get())
+        }
+        _ => ts,
+    };
+    u64::try_from(frames).unwrap_or(u64::MAX)
+}
+
+/// `frames` at `rate_hz` as "mm:ss.s" for error messages.
+fn timestamp(frames: u64, rate_hz: u32) -> String {
+    let tenths = frames * 10 / u64::from(rate_hz.max(1));
+    format!(
+        "{:02}:{:02}.{}",
+        tenths / 600,
+        tenths / 10 % 60,
+        tenths % 10
+    )
 }

@@ -83,17 +83,15 @@ pub(super) struct TranscodeState {
     /// A worker has taken the job to plan it (it may be queued again for
     /// helpers).
     pub(super) claimed: bool,
-    /// Set once the plan exists and the head of the file is readable.
-    pub(super) started: bool,
     pub(super) started_at: Option<Instant>,
-    /// The layout and the head bytes (ID3 tag and Info frame).
+    /// The layout and the head bytes (ID3 tag and Info frame); set once the
+    /// job is planned and its output readable.
     pub(super) plan: Option<Arc<Plan>>,
     /// The output file (`pread` for readers, `pwrite` for workers); the
     /// `.part` while `caching` is set, else unlinked.
     pub(super) file: Option<Arc<File>>,
     pub(super) caching: Option<Caching>,
     pub(super) segments: Vec<Segment>,
-    pub(super) segments_done: u64,
     /// The last segment is written and its worker is committing the entry:
     /// no other worker may end the job now.
     pub(super) committing: bool,
@@ -136,14 +134,21 @@ impl TranscodeState {
         self.segments.contains(&Segment::Missing)
     }
 
-    /// Asks for segment `k` ahead of the others; true if it was missing.
+    /// True when every segment is written.
+    pub(super) fn all_done(&self) -> bool {
+        self.segments.iter().all(|s| *s == Segment::Done)
+    }
+
+    /// Asks for segment `k` ahead of the others (a segment out of range or
+    /// not missing is ignored); true if it was not asked for yet.
     fn want(&mut self, k: u64) -> bool {
         if self.segments.get(k as usize) != Some(&Segment::Missing) {
             return false;
         }
+        let new = !self.wanted.contains(&k);
         self.wanted.retain(|w| *w != k);
         self.wanted.push(k);
-        true
+        new
     }
 }
 
@@ -161,12 +166,9 @@ pub struct Job {
 /// finished without (or before) that.
 #[derive(Debug)]
 pub enum Availability {
-    /// Stream it: read with a [`JobReader`]. `total_bytes` is the exact
-    /// final length, `layout` where each frame lies.
-    Streaming {
-        total_bytes: u64,
-        layout: crate::transcode::Layout,
-    },
+    /// Stream it: read with a [`JobReader`]. The layout says where each
+    /// frame lies and the exact final length.
+    Streaming { layout: crate::transcode::Layout },
     /// It already finished.
     Finished(Outcome),
 }
@@ -205,8 +207,7 @@ impl Job {
             (Some(Outcome::Cached(path)), _) => {
                 Some(Availability::Finished(Outcome::Cached(path.clone())))
             }
-            (_, Some(plan)) if st.started => Some(Availability::Streaming {
-                total_bytes: plan.total_bytes(),
+            (_, Some(plan)) => Some(Availability::Streaming {
                 layout: plan.layout.clone(),
             }),
             (Some(o), _) => Some(Availability::Finished(o.clone())),
@@ -261,7 +262,8 @@ impl Job {
         self.changed.notify_all();
     }
 
-    /// Asks for segments `ks` first; when workers are idle, calls one in.
+    /// Asks for segments `ks` first; when one was not asked for yet and a
+    /// worker is idle, calls it in.
     fn want(self: &Arc<Self>, st: &mut TranscodeState, ks: &[u64]) {
         let mut any = false;
         for &k in ks.iter().rev() {
@@ -332,13 +334,7 @@ impl Read for JobReader {
                 };
                 if st.segments.get(k as usize) == Some(&Segment::Done) {
                     // Read ahead: the next segment is wanted soon.
-                    let next = k + 1;
-                    if next < layout.segments()
-                        && st.segments.get(next as usize) == Some(&Segment::Missing)
-                        && !st.wanted.contains(&next)
-                    {
-                        self.job.want(&mut st, &[next]);
-                    }
+                    self.job.want(&mut st, &[k + 1]);
                     let seg = layout.segment_bytes(k);
                     let source = match (st.in_memory.get(&k), &st.file) {
                         (Some(bytes), _) => Source::Memory(Arc::clone(bytes), seg.start),

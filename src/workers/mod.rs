@@ -95,7 +95,6 @@ struct Shared {
 /// The worker set. Cheap to share by reference; dropped at exit.
 pub struct Workers {
     shared: Arc<Shared>,
-    interactive_rx: Receiver<Arc<Job>>,
     background_rx: Receiver<Arc<Job>>,
 }
 
@@ -177,7 +176,6 @@ impl Workers {
         }
         Ok(Workers {
             shared,
-            interactive_rx,
             background_rx,
         })
     }
@@ -194,7 +192,7 @@ impl Workers {
 
     /// Jobs waiting in both queues.
     pub fn queue_depth(&self) -> usize {
-        self.interactive_rx.len() + self.background_rx.len()
+        self.shared.interactive_rx.len() + self.background_rx.len()
     }
 
     /// Number of worker threads.
@@ -233,7 +231,7 @@ impl Workers {
             return Ok(Arc::clone(job));
         }
         if priority == Priority::Interactive
-            && self.interactive_rx.len() >= self.shared.settings.max_queue
+            && self.shared.interactive_rx.len() >= self.shared.settings.max_queue
         {
             return Err(Refused::Busy);
         }
@@ -285,7 +283,7 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
                     lock(&shared.jobs).remove(&job.spec.key);
                     continue;
                 }
-            } else if !st.started || !st.has_missing() {
+            } else if st.plan.is_none() || !st.has_missing() {
                 continue; // queued again to move it ahead, or nothing left
             }
             st.workers_on += 1;

@@ -47,26 +47,19 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcom
     };
     loop {
         if let Some(why) = stop_reason(shared, job) {
-            if job.lock().committing {
-                // Every segment is written; the entry is being committed.
-                return leave(shared, job);
-            }
             log::info!("stopped transcoding {:?}: {why}", job.spec.relative);
             return end(job, Outcome::Cancelled);
         }
-        let k = {
+        let claimed = {
             let mut st = job.lock();
-            if st.outcome.is_some() {
-                drop(st);
-                return leave(shared, job);
+            if st.outcome.is_none() {
+                st.claim_segment()
+            } else {
+                None
             }
-            match st.claim_segment() {
-                Some(k) => k,
-                None => {
-                    drop(st);
-                    return leave(shared, job);
-                }
-            }
+        };
+        let Some(k) = claimed else {
+            return leave(shared, job);
         };
         let bytes = match plan.encode_segment(&mut src, k) {
             Ok(bytes) => bytes,
@@ -149,7 +142,6 @@ fn start(shared: &Shared, job: &Arc<Job>) -> Result<(Arc<Plan>, PcmSource), Outc
         st.file = file;
         st.caching = caching;
         st.segments = vec![Segment::Missing; segments as usize];
-        st.started = true;
         st.started_at = Some(Instant::now());
         st.interactive
     };
@@ -185,8 +177,7 @@ fn store(job: &Job, plan: &Plan, k: u64, bytes: Vec<u8>) -> bool {
         st.in_memory.insert(k, bytes.into());
     }
     st.segments[k as usize] = Segment::Done;
-    st.segments_done += 1;
-    let last = st.segments_done == st.segments.len() as u64;
+    let last = st.all_done();
     // From here the job is not stopped: this worker commits it.
     st.committing |= last;
     drop(st);
@@ -259,6 +250,10 @@ fn stop_reason(shared: &Shared, job: &Job) -> Option<&'static str> {
         return Some("the server is stopping");
     }
     let st = job.lock();
+    if st.committing {
+        // Every segment is written; the entry is being committed.
+        return None;
+    }
     if st.cancel && !st.interactive && st.readers == 0 {
         return Some("its warm job was cancelled");
     }

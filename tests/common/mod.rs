@@ -218,22 +218,35 @@ pub fn write_music_wav(path: &Path, rate: u32, channels: u16, frames: u32) {
             data.extend_from_slice(&((v * 32_000.0) as i16).to_le_bytes());
         }
     }
-    let mut f = Vec::new();
-    let block = channels * 2;
-    f.extend_from_slice(b"RIFF");
-    f.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    f.extend_from_slice(b"WAVEfmt ");
-    f.extend_from_slice(&16u32.to_le_bytes());
-    f.extend_from_slice(&1u16.to_le_bytes());
-    f.extend_from_slice(&channels.to_le_bytes());
-    f.extend_from_slice(&rate.to_le_bytes());
-    f.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
-    f.extend_from_slice(&block.to_le_bytes());
-    f.extend_from_slice(&16u16.to_le_bytes());
-    f.extend_from_slice(b"data");
-    f.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    f.extend_from_slice(&data);
-    std::fs::write(path, f).unwrap();
+    write_riff_wave(path, &fmt_chunk(1, channels, rate, 16), &data);
+}
+
+/// The 16 bytes of a WAV `fmt ` chunk: format tag, channels, rate, byte
+/// rate, block size, bits per sample.
+fn fmt_chunk(tag: u16, channels: u16, rate: u32, bits: u16) -> Vec<u8> {
+    let block = u32::from(channels) * u32::from(bits / 8);
+    let mut chunk = Vec::with_capacity(16);
+    chunk.extend_from_slice(&tag.to_le_bytes());
+    chunk.extend_from_slice(&channels.to_le_bytes());
+    chunk.extend_from_slice(&rate.to_le_bytes());
+    chunk.extend_from_slice(&(rate * block).to_le_bytes());
+    chunk.extend_from_slice(&(block as u16).to_le_bytes());
+    chunk.extend_from_slice(&bits.to_le_bytes());
+    chunk
+}
+
+/// Writes a RIFF WAVE file of a `fmt ` chunk and a `data` chunk.
+fn write_riff_wave(path: &Path, fmt: &[u8], data: &[u8]) {
+    let mut out = Vec::with_capacity(20 + fmt.len() + 8 + data.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&((4 + 8 + fmt.len() + 8 + data.len()) as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    out.extend_from_slice(fmt);
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).expect("write wav");
 }
 
 /// How a WAV stores its samples.
@@ -261,7 +274,6 @@ pub fn write_wav_as(
         WavFormat::Int(b) => b,
         WavFormat::Float32 => 32,
     };
-    let block = u32::from(channels) * u32::from(bits / 8);
     let mut data = Vec::new();
     for i in 0..frames {
         for c in 0..channels {
@@ -281,34 +293,19 @@ pub fn write_wav_as(
         WavFormat::Float32 => 3,
         _ => 1,
     };
-    let mut fmt_chunk = Vec::new();
-    fmt_chunk.extend_from_slice(&(if extensible { 0xFFFE } else { tag }).to_le_bytes());
-    fmt_chunk.extend_from_slice(&channels.to_le_bytes());
-    fmt_chunk.extend_from_slice(&rate.to_le_bytes());
-    fmt_chunk.extend_from_slice(&(rate * block).to_le_bytes());
-    fmt_chunk.extend_from_slice(&(block as u16).to_le_bytes());
-    fmt_chunk.extend_from_slice(&bits.to_le_bytes());
+    let mut fmt = fmt_chunk(if extensible { 0xFFFE } else { tag }, channels, rate, bits);
     if extensible {
         let mask: u32 = if channels == 6 { 0x3F } else { 0x3 };
-        fmt_chunk.extend_from_slice(&22u16.to_le_bytes());
-        fmt_chunk.extend_from_slice(&bits.to_le_bytes());
-        fmt_chunk.extend_from_slice(&mask.to_le_bytes());
+        fmt.extend_from_slice(&22u16.to_le_bytes());
+        fmt.extend_from_slice(&bits.to_le_bytes());
+        fmt.extend_from_slice(&mask.to_le_bytes());
         // KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT GUID.
-        fmt_chunk.extend_from_slice(&u32::from(tag).to_le_bytes());
-        fmt_chunk.extend_from_slice(&[
+        fmt.extend_from_slice(&u32::from(tag).to_le_bytes());
+        fmt.extend_from_slice(&[
             0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
         ]);
     }
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((4 + 8 + fmt_chunk.len() + 8 + data.len()) as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&(fmt_chunk.len() as u32).to_le_bytes());
-    out.extend_from_slice(&fmt_chunk);
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&data);
-    std::fs::write(path, out).expect("write wav");
+    write_riff_wave(path, &fmt, &data);
 }
 
 /// Polls `f` every 10 ms for up to 90 s until it returns true.
