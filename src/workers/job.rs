@@ -103,6 +103,8 @@ pub(super) struct TranscodeState {
     /// Workers encoding segments of this job now.
     pub(super) workers_on: usize,
     pub(super) outcome: Option<Outcome>,
+    /// A worker is ending the job: its outcome follows once recorded.
+    pub(super) ending: bool,
     /// Readers streaming the output now, and when the last one left.
     pub(super) readers: usize,
     pub(super) had_readers: bool,
@@ -132,6 +134,11 @@ impl TranscodeState {
     /// True while some segment is neither written nor being encoded.
     pub(super) fn has_missing(&self) -> bool {
         self.segments.contains(&Segment::Missing)
+    }
+
+    /// True once a worker is ending the job, or it has ended.
+    pub(super) fn ended(&self) -> bool {
+        self.ending || self.outcome.is_some()
     }
 
     /// True when every segment is written.

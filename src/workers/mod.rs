@@ -140,6 +140,40 @@ impl Shared {
         }
     }
 
+    /// Counts and logs how `job` ended, remembers a failure for the
+    /// negative cache, and drops the job from the dedupe map: all before
+    /// its outcome is published, so whoever sees the outcome also sees
+    /// this.
+    pub(super) fn record_end(&self, job: &Job, outcome: &Outcome) {
+        match outcome {
+            Outcome::Failed(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                lock(&self.failed).insert(job.spec.key, Instant::now());
+                log::warn!("{e}");
+            }
+            Outcome::Cancelled => {}
+            Outcome::NoRoom { short_bytes } => log::info!(
+                "not warming {:?}: the budget is full of recent entries ({short_bytes} bytes short)",
+                job.spec.relative
+            ),
+            _ => {
+                self.stats.done.fetch_add(1, Ordering::Relaxed);
+                let ms = job.lock().started_at.map_or(0, |t| t.elapsed().as_millis());
+                log::info!(
+                    "transcoded {:?} at {} kbit/s in {ms} ms{}",
+                    job.spec.relative,
+                    job.spec.opts.bitrate_kbps,
+                    if *outcome == Outcome::NotCached {
+                        " (not cached)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        lock(&self.jobs).remove(&job.spec.key);
+    }
+
     /// Jobs waiting in the interactive queue.
     pub(super) fn interactive_waiting(&self) -> usize {
         self.interactive_rx.len()
@@ -270,7 +304,7 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
         let Ok(job) = job else { return };
         let first = {
             let mut st = job.lock();
-            if st.outcome.is_some() {
+            if st.ended() {
                 continue;
             }
             let first = !st.claimed;
@@ -290,36 +324,8 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
             first
         };
         shared.stats.running.fetch_add(1, Ordering::Relaxed);
-        let outcome = run::run(shared, &job, first);
+        run::run(shared, &job, first);
         shared.stats.running.fetch_sub(1, Ordering::Relaxed);
-        let Some(outcome) = outcome else { continue };
-        match &outcome {
-            Outcome::Failed(e) => {
-                shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-                lock(&shared.failed).insert(job.spec.key, Instant::now());
-                log::warn!("{e}");
-            }
-            Outcome::Cancelled => {}
-            Outcome::NoRoom { short_bytes } => log::info!(
-                "not warming {:?}: the budget is full of recent entries ({short_bytes} bytes short)",
-                job.spec.relative
-            ),
-            _ => {
-                shared.stats.done.fetch_add(1, Ordering::Relaxed);
-                let ms = job.lock().started_at.map_or(0, |t| t.elapsed().as_millis());
-                log::info!(
-                    "transcoded {:?} at {} kbit/s in {ms} ms{}",
-                    job.spec.relative,
-                    job.spec.opts.bitrate_kbps,
-                    if outcome == Outcome::NotCached {
-                        " (not cached)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-        }
-        lock(&shared.jobs).remove(&job.spec.key);
     }
 }
 

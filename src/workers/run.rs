@@ -19,13 +19,11 @@ use crate::transcode::{self, PcmSource, Plan};
 
 /// Runs `job` on this worker until it has no segment left to claim, it
 /// ends, or other work should go first. `first`: this worker plans it.
-/// Returns the outcome when this worker ended the job (it is then
-/// published), `None` when it only left it.
-pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcome> {
+pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) {
     let (plan, mut src) = if first {
         match start(shared, job) {
             Ok(started) => started,
-            Err(outcome) => return end(job, outcome),
+            Err(outcome) => return end(shared, job, outcome),
         }
     } else {
         let Some(plan) = job.lock().plan.clone() else {
@@ -38,7 +36,7 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcom
                 // next worker to fail the same way: end it.
                 let alone = job.lock().workers_on == 1;
                 if alone {
-                    return end(job, Outcome::Failed(e.to_string()));
+                    return end(shared, job, Outcome::Failed(e.to_string()));
                 }
                 log::warn!("a helper cannot open the source: {e}");
                 return leave(shared, job);
@@ -48,11 +46,11 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcom
     loop {
         if let Some(why) = stop_reason(shared, job) {
             log::info!("stopped transcoding {:?}: {why}", job.spec.relative);
-            return end(job, Outcome::Cancelled);
+            return end(shared, job, Outcome::Cancelled);
         }
         let claimed = {
             let mut st = job.lock();
-            if st.outcome.is_none() {
+            if !st.ended() {
                 st.claim_segment()
             } else {
                 None
@@ -63,7 +61,7 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) -> Option<Outcom
         };
         let bytes = match plan.encode_segment(&mut src, k) {
             Ok(bytes) => bytes,
-            Err(e) => return end(job, Outcome::Failed(e.to_string())),
+            Err(e) => return end(shared, job, Outcome::Failed(e.to_string())),
         };
         if store(job, &plan, k, bytes) {
             return commit(shared, job, &plan, &src);
@@ -186,7 +184,7 @@ fn store(job: &Job, plan: &Plan, k: u64, bytes: Vec<u8>) -> bool {
 }
 
 /// Every segment is written: commit the entry (or not) and end the job.
-fn commit(shared: &Shared, job: &Arc<Job>, plan: &Plan, src: &PcmSource) -> Option<Outcome> {
+fn commit(shared: &Shared, job: &Arc<Job>, plan: &Plan, src: &PcmSource) {
     let report = plan.report(src);
     if report.skipped_packets > 0 {
         log::warn!(
@@ -209,39 +207,40 @@ fn commit(shared: &Shared, job: &Arc<Job>, plan: &Plan, src: &PcmSource) -> Opti
         },
         _ => Outcome::NotCached,
     };
-    end(job, outcome)
+    end(shared, job, outcome)
 }
 
-/// Ends the job with `outcome` unless another worker already did (then
-/// `None`); removes the `.part` of a job that did not commit.
-fn end(job: &Job, outcome: Outcome) -> Option<Outcome> {
-    let mut st = job.lock();
-    if let Some(caching) = st.caching.take() {
-        let _ = fs::remove_file(&caching.part);
+/// Ends the job with `outcome` unless another worker already did; removes
+/// the `.part` of a job that did not commit. The end is recorded
+/// ([`Shared::record_end`]) before the outcome is published.
+fn end(shared: &Shared, job: &Job, outcome: Outcome) {
+    {
+        let mut st = job.lock();
+        if let Some(caching) = st.caching.take() {
+            let _ = fs::remove_file(&caching.part);
+        }
+        st.workers_on = st.workers_on.saturating_sub(1);
+        if st.ended() {
+            return;
+        }
+        st.ending = true;
     }
-    st.workers_on = st.workers_on.saturating_sub(1);
-    if st.outcome.is_some() {
-        return None;
-    }
-    st.outcome = Some(outcome.clone());
-    drop(st);
-    job.changed.notify_all();
-    Some(outcome)
+    shared.record_end(job, &outcome);
+    job.publish(|st| st.outcome = Some(outcome));
 }
 
 /// This worker stops working on the job, which goes on without it. If it
 /// was the last worker on it and segments are still missing, the job is
 /// queued again.
-fn leave(shared: &Shared, job: &Arc<Job>) -> Option<Outcome> {
+fn leave(shared: &Shared, job: &Arc<Job>) {
     let mut st = job.lock();
     st.workers_on = st.workers_on.saturating_sub(1);
-    let requeue = st.workers_on == 0 && st.outcome.is_none() && st.has_missing();
+    let requeue = st.workers_on == 0 && !st.ended() && st.has_missing();
     let interactive = st.interactive;
     drop(st);
     if requeue {
         shared.requeue(job, interactive);
     }
-    None
 }
 
 /// Why the job should stop now, if it should.
