@@ -90,7 +90,8 @@ pub fn is_cached(
         && cache.contains(&cache_key(config, relative, meta, quality, kbps).0)
 }
 
-fn extension(relative: &str) -> String {
+/// The extension of `relative`, lower-cased ("" without one).
+pub(crate) fn extension(relative: &str) -> String {
     relative
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())

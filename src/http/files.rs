@@ -33,6 +33,12 @@ pub fn content_type(path: &Path) -> String {
 /// saves the track names it sensibly; non-ASCII names use the RFC 8187
 /// `filename*` form, with an ASCII fallback for old clients (RFC 6266 §4.3).
 pub fn content_disposition(relative: &str) -> String {
+    content_disposition_as("inline", relative)
+}
+
+/// [`content_disposition`] of type `kind`: `inline` (play) or
+/// `attachment` (download).
+pub fn content_disposition_as(kind: &str, relative: &str) -> String {
     /// RFC 8187 `attr-char`: everything else is percent-encoded.
     const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
         .remove(b'!')
@@ -59,7 +65,7 @@ pub fn content_disposition(relative: &str) -> String {
         })
         .collect();
     format!(
-        "inline; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{}",
         utf8_percent_encode(name, ATTR_CHAR)
     )
 }

@@ -39,11 +39,11 @@ fn web(ctx: &Context) -> Option<(&str, &Store)> {
 /// Whether the web user starred the track at `relative`.
 pub fn web_starred(ctx: &Context, relative: &RelPath) -> bool {
     web(ctx).is_some_and(|(user, store)| {
-        store.view(user).is_ok_and(|v| {
-            v.of(&Id::Song(relative.clone()).encode())
-                .starred_ms
-                .is_some()
-        })
+        store
+            .view(user)
+            .of(&Id::Song(relative.clone()).encode())
+            .starred_ms
+            .is_some()
     })
 }
 

@@ -173,7 +173,7 @@ pub fn serve_track(
 /// `inline` (play) or `attachment` (download).
 pub fn original(req: &Request, file: LibraryFile, disposition: &str) -> Reply {
     let content_type = files::content_type(&file.path);
-    let disposition = files::content_disposition(&file.relative).replacen("inline", disposition, 1);
+    let disposition = files::content_disposition_as(disposition, &file.relative);
     files::serve(
         |name| req.header(name),
         file.file,

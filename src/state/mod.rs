@@ -31,7 +31,7 @@ pub use playlists::UserPlaylists;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -169,7 +169,6 @@ pub struct Store {
     /// The exclusive `flock` on the environment directory.
     _lock: File,
     tables: Tables,
-    dir: PathBuf,
     now_playing: Mutex<Vec<NowPlaying>>,
     /// The playlists users make, under `<dir>/playlists`.
     pub playlists: UserPlaylists,
@@ -299,7 +298,6 @@ impl Store {
             gate: Mutex::new(()),
             _lock: lock,
             tables,
-            dir: dir.to_owned(),
             now_playing: Mutex::new(Vec::new()),
             playlists: UserPlaylists::new(dir.join("playlists")),
         };
@@ -321,16 +319,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// The state directory (playlists live under it).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Bytes the store's data file takes on disk.
-    pub fn disk_bytes(&self) -> u64 {
-        self.env.real_disk_size().unwrap_or(0)
     }
 
     /// The transaction gate (a panic elsewhere does not close it: LMDB
@@ -491,8 +479,8 @@ impl Store {
 
     /// `user`'s state, for annotating the items of an answer (each
     /// lookup is its own short read).
-    pub fn view<'a>(&'a self, user: &'a str) -> Result<View<'a>, StoreError> {
-        Ok(View { store: self, user })
+    pub fn view<'a>(&'a self, user: &'a str) -> View<'a> {
+        View { store: self, user }
     }
 
     /// Notes that `user` plays `id` now, from `client` (kept in memory).
@@ -606,19 +594,19 @@ mod tests {
         s.set_rating("anna", "tr-a", 4).unwrap();
         drop(s);
         let s = Store::open(dir.path()).unwrap();
-        let v = s.view("anna").unwrap();
+        let v = s.view("anna");
         let a = v.of("tr-a");
         assert_eq!(a.play_count, 2);
         assert_eq!(a.played_ms, Some(1_700_000_060_000));
         assert_eq!(a.starred_ms, Some(1_700_000_000_000));
         assert_eq!(a.rating, Some(4));
-        assert_eq!(s.view("ben").unwrap().of("tr-a").play_count, 1);
-        assert_eq!(s.view("ben").unwrap().of("tr-a").starred_ms, None);
+        assert_eq!(s.view("ben").of("tr-a").play_count, 1);
+        assert_eq!(s.view("ben").of("tr-a").starred_ms, None);
         assert_eq!(s.stars("anna").unwrap().len(), 2);
         s.unstar("anna", &["al-x".into()]).unwrap();
         s.set_rating("anna", "tr-a", 0).unwrap();
         assert_eq!(s.stars("anna").unwrap().len(), 1);
-        assert_eq!(s.view("anna").unwrap().of("tr-a").rating, None);
+        assert_eq!(s.view("anna").of("tr-a").rating, None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::model;
 use super::node::{Node, Payload};
 use crate::catalog::{AlbumIndex, natural_cmp};
 use crate::library::RelPath;
+use crate::state::millis;
 
 /// Articles left out when artists are sorted and grouped by letter (sent
 /// to clients as `ignoredArticles`).
@@ -60,13 +61,8 @@ fn by_letter<T>(items: Vec<(String, T)>, node: impl Fn(T) -> Node) -> Vec<Node> 
 }
 
 /// Milliseconds since the epoch.
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// Errors: 70 for a music folder other than ours.
-fn check_folder(call: &Call<'_>) -> Result<(), ApiError> {
+pub(super) fn check_folder(call: &Call<'_>) -> Result<(), ApiError> {
     match call.params.get("musicFolderId") {
         None | Some("") => Ok(()),
         Some(id) if id.trim().parse::<i64>() == Ok(MUSIC_FOLDER_ID) => Ok(()),
@@ -86,7 +82,7 @@ pub fn indexes(call: &Call<'_>) -> Result<Payload, ApiError> {
         .attr("ignoredArticles", IGNORED_ARTICLES);
     if let Some(since) = call.params.opt_int("ifModifiedSince", 0, i64::MAX)?
         && since > 0
-        && u64::try_from(since).unwrap_or(0) >= changed
+        && since >= changed
     {
         return Ok(Payload::One("indexes", node));
     }

@@ -279,10 +279,7 @@ pub fn play_queue(call: &Call<'_>, by_index: bool) -> Result<Payload, ApiError> 
     let node = node
         .attr("position", q.position_ms)
         .attr("username", call.user.name.as_str())
-        .attr(
-            "changed",
-            model::date(UNIX_EPOCH + Duration::from_millis(q.changed_ms.max(0) as u64)),
-        )
+        .attr("changed", model::date_ms(q.changed_ms))
         .attr("changedBy", q.changed_by.as_str())
         .list("entry", entries);
     Ok(Payload::One(
@@ -356,14 +353,13 @@ pub fn bookmarks(call: &Call<'_>) -> Result<Payload, ApiError> {
         .iter()
         .filter_map(|b| {
             let t = song(call, &b.id).ok()?;
-            let at = |ms: i64| model::date(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
             Some(
                 Node::new()
                     .attr("position", b.position_ms)
                     .attr("username", call.user.name.as_str())
                     .opt("comment", b.comment.as_deref())
-                    .attr("created", at(b.created_ms))
-                    .attr("changed", at(b.changed_ms))
+                    .attr("created", model::date_ms(b.created_ms))
+                    .attr("changed", model::date_ms(b.changed_ms))
                     .child("entry", model::song(call, &t, &index)),
             )
         })

@@ -2,6 +2,8 @@
 //! year, by genre, and from the user's listening state: frequent, recent,
 //! starred, highest), `getRandomSongs`, `getSongsByGenre`.
 
+use std::collections::HashMap;
+
 use super::Call;
 use super::error::ApiError;
 use super::ids::Id;
@@ -9,6 +11,8 @@ use super::model;
 use super::node::{Node, Payload};
 use crate::catalog::albums::Album;
 use crate::catalog::{AlbumIndex, fold, natural_cmp};
+use crate::library::RelPath;
+use crate::state::{Store, StoreError};
 
 /// Most items a list call returns (Subsonic's limit).
 const MAX_SIZE: i64 = 500;
@@ -61,15 +65,22 @@ pub fn album_list(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
             albums.retain(|a| call.album_plays(&a.folder).is_some());
             albums.sort_by_key(|a| std::cmp::Reverse(call.album_plays(&a.folder).map(|p| p.1)));
         }
+        // One read of the user's stars or ratings, not one per album.
         "starred" => {
-            let starred = |a: &Album| call.annotation(&Id::Album(a.folder.clone())).starred_ms;
-            albums.retain(|a| starred(a).is_some());
-            albums.sort_by_cached_key(|a| std::cmp::Reverse(starred(a)));
+            let stars = albums_by_folder(call, |s, user| {
+                let stars = s.stars(user)?;
+                Ok(stars.into_iter().map(|s| (s.id, s.at_ms)).collect())
+            });
+            albums.retain(|a| stars.contains_key(&a.folder));
+            albums.sort_by_key(|a| std::cmp::Reverse(stars.get(&a.folder)));
         }
         "highest" => {
-            let rating = |a: &Album| call.annotation(&Id::Album(a.folder.clone())).rating;
-            albums.retain(|a| rating(a).is_some());
-            albums.sort_by_cached_key(|a| std::cmp::Reverse(rating(a)));
+            let ratings = albums_by_folder(call, |s, user| {
+                let ratings = s.ratings(user)?;
+                Ok(ratings.into_iter().map(|r| (r.id, r.rating)).collect())
+            });
+            albums.retain(|a| ratings.contains_key(&a.folder));
+            albums.sort_by_key(|a| std::cmp::Reverse(ratings.get(&a.folder)));
         }
         other => {
             return Err(ApiError::Invalid(format!(
@@ -89,6 +100,26 @@ pub fn album_list(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
             Node::new().list("album", page.map(|a| model::album_child(call, a)).collect()),
         )
     })
+}
+
+/// The user's values of albums (stars, ratings) by album folder, from
+/// `read`, which lists (item ID, value) pairs of the store; empty without
+/// a store or when it cannot be read.
+fn albums_by_folder<V>(
+    call: &Call<'_>,
+    read: impl FnOnce(&Store, &str) -> Result<Vec<(String, V)>, StoreError>,
+) -> HashMap<RelPath, V> {
+    let Some(store) = &call.ctx.app.state else {
+        return HashMap::new();
+    };
+    read(store, &call.user.name)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(id, v)| match Id::decode(&id) {
+            Ok(Id::Album(folder)) => Some((folder, v)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn has_genre(index: &AlbumIndex, album: &Album, genre: &str) -> bool {

@@ -65,17 +65,7 @@ pub(super) struct Call<'a> {
 
 impl<'a> Call<'a> {
     fn new(ctx: &'a Context, req: &'a Request, params: Params, user: &'a User) -> Call<'a> {
-        let view = ctx
-            .app
-            .state
-            .as_ref()
-            .and_then(|s| match s.view(&user.name) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    log::error!("{e}");
-                    None
-                }
-            });
+        let view = ctx.app.state.as_ref().map(|s| s.view(&user.name));
         Call {
             ctx,
             req,

@@ -38,14 +38,8 @@ pub fn user_quality(call: &Call<'_>) -> Quality {
         .unwrap_or(call.ctx.app.config.transcode.default_quality)
 }
 
-fn extension(name: &str) -> String {
-    name.rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
 /// `ms` since the Unix epoch as [`date`].
-fn date_ms(ms: i64) -> String {
+pub(super) fn date_ms(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     date(t)
 }
@@ -78,7 +72,7 @@ pub fn song(call: &Call<'_>, t: &TrackItem, index: &AlbumIndex) -> Node {
     let i = &t.info;
     let folder = e.relative.parent();
     let album = index.album(&folder);
-    let suffix = extension(&e.name);
+    let suffix = policy::extension(&e.name);
     let duration_s = i.duration_s.unwrap_or(0.0);
     let bit_rate_kbps = if duration_s > 0.0 {
         (e.metadata.len() as f64 * 8.0 / duration_s / 1000.0).round() as u32

@@ -158,8 +158,8 @@ fn visible(call: &Call<'_>, owner: &str, number: u64) -> Result<UserPlaylist, Ap
     Ok(p)
 }
 
-/// The user playlist `id` names, which this user may change.
-fn owned(call: &Call<'_>, id: &str) -> Result<(String, u64), ApiError> {
+/// The user playlist `id` names, which this user may change, as read.
+fn owned(call: &Call<'_>, id: &str) -> Result<UserPlaylist, ApiError> {
     match Id::decode(id) {
         Ok(Id::UserPlaylist { owner, number }) => {
             let p = visible(call, &owner, number)?;
@@ -168,7 +168,7 @@ fn owned(call: &Call<'_>, id: &str) -> Result<(String, u64), ApiError> {
                     "only its owner may change a playlist",
                 ));
             }
-            Ok((owner, number))
+            Ok(p)
         }
         Ok(Id::Playlist(_)) => Err(ApiError::NotAuthorized(
             "the library's playlists are files in the music folder and cannot be changed from an app",
@@ -239,8 +239,8 @@ pub fn create(call: &Call<'_>) -> Result<Payload, ApiError> {
     let name = call.params.get("name").filter(|n| !n.trim().is_empty());
     let written = match call.params.get("playlistId") {
         Some(id) => {
-            let (owner, number) = owned(call, id)?;
-            store.playlists.replace(&owner, number, name, songs)
+            let p = owned(call, id)?;
+            store.playlists.replace(&p.owner, p.number, name, songs)
         }
         None => {
             let name = name.ok_or(ApiError::Missing("name"))?;
@@ -270,8 +270,7 @@ pub fn create(call: &Call<'_>) -> Result<Payload, ApiError> {
 /// or when it cannot be written.
 pub fn update(call: &Call<'_>) -> Result<Payload, ApiError> {
     let store = call.store()?;
-    let (owner, number) = owned(call, call.params.required("playlistId")?)?;
-    let current = visible(call, &owner, number)?;
+    let current = owned(call, call.params.required("playlistId")?)?;
     let s = shown(call, &current);
     let mut remove = Vec::new();
     for i in call.params.all("songIndexToRemove") {
@@ -303,7 +302,7 @@ pub fn update(call: &Call<'_>) -> Result<Payload, ApiError> {
     };
     store
         .playlists
-        .update(&owner, number, change)
+        .update(&current.owner, current.number, change)
         .map_err(|e| write_error(&e))?;
     Ok(Payload::Empty)
 }
@@ -314,10 +313,10 @@ pub fn update(call: &Call<'_>) -> Result<Payload, ApiError> {
 /// of the library or of another user, 0 when it cannot be removed.
 pub fn delete(call: &Call<'_>) -> Result<Payload, ApiError> {
     let store = call.store()?;
-    let (owner, number) = owned(call, call.params.required("id")?)?;
+    let p = owned(call, call.params.required("id")?)?;
     store
         .playlists
-        .delete(&owner, number)
+        .delete(&p.owner, p.number)
         .map_err(|e| write_error(&e))?;
     Ok(Payload::Empty)
 }

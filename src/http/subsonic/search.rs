@@ -33,11 +33,7 @@ pub fn search(call: &Call<'_>, id3: bool) -> Result<Payload, ApiError> {
     let (artist_count, artist_offset) = page("artistCount", "artistOffset")?;
     let (album_count, album_offset) = page("albumCount", "albumOffset")?;
     let (song_count, song_offset) = page("songCount", "songOffset")?;
-    if let Some(id) = p.get("musicFolderId").filter(|s| !s.is_empty())
-        && id.trim().parse::<i64>() != Ok(super::ids::MUSIC_FOLDER_ID)
-    {
-        return Err(ApiError::NotFound("music folder"));
-    }
+    super::browse::check_folder(call)?;
     let words: Vec<String> = fold(query).split_whitespace().map(str::to_owned).collect();
     let matches = |hay: &str| {
         let hay = fold(hay);
