@@ -1,5 +1,5 @@
-//! Compresses the phone player's files (`src/http/web/`) with gzip at build
-//! time and lists them for `src/http/assets.rs`, so the page ships inside
+//! Compresses the phone player's files (`src/player/web/`) with gzip at build
+//! time and lists them for `src/player/assets.rs`, so the page ships inside
 //! the binary at a third of its size and is sent without compressing
 //! anything at run time.
 
@@ -28,8 +28,8 @@ fn fnv1a(data: &[u8]) -> u64 {
 
 fn main() {
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    let web = Path::new("src/http/web");
-    println!("cargo::rerun-if-changed=src/http/web");
+    let web = Path::new("src/player/web");
+    println!("cargo::rerun-if-changed=src/player/web");
     let mut list = String::from("&[\n");
     for (url, name, mime) in FILES {
         let src = web.join(name);

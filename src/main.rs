@@ -14,7 +14,7 @@ use cli::{CacheCommand, Cli, Command, CommonArgs, ConfigCommand, ServeArgs, Tran
 use tapedeck::app::{App, Mode};
 use tapedeck::cache::{self, LockError};
 use tapedeck::config::{self, Bitrates, Config, Overrides};
-use tapedeck::http::Server;
+
 use tapedeck::quality::Quality;
 use tapedeck::transcode;
 
@@ -194,7 +194,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     let listen = config.server.listen;
     let _cache_lock = lock_cache(&config.cache.dir)?;
     let app = App::new(config, Mode::Serve)?;
-    let server = Server::start(app)
+    let server = tapedeck::router::serve(app)
         .map_err(|e| format!("cannot listen on {listen}: {}", listen_error_hint(&e)))?;
     let addr = server.addr();
     info!(

@@ -360,9 +360,6 @@ impl EventData {
     }
 }
 
-/// An error answer: `{"error": "...", "status": 404}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-    pub status: u16,
-}
+/// An error answer: `{"error": "...", "status": 404}`; the transport
+/// writes it, so its type is the transport's.
+pub use crate::http::ErrorBody;

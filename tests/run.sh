@@ -7,7 +7,7 @@
 # Set-up, each step only when missing: Debian's chromium, Node.js with npm,
 # and the playwright-core driver (`npm ci --prefix tests/browser`, at the
 # version package-lock.json pins) for the phone-player test in
-# tests/browser.rs. Installing needs root and apt-get; without them the
+# tests/suite/browser.rs. Installing needs root and apt-get; without them the
 # browser test is reported as skipped, with the reason, never as passed.
 #
 # Python: the packages of tests/subsonic/requirements.txt (schema
@@ -62,20 +62,19 @@ fi
 cargo test "$@"
 
 if [ -n "$skip_python" ]; then
-  echo "tests/run.sh: SKIPPED tests/subsonic_clients.rs (schemas, client libraries): $skip_python"
+  echo "tests/run.sh: SKIPPED tests/suite/subsonic_clients.rs (schemas, client libraries): $skip_python"
 else
-  py_tests=(--test subsonic_clients)
-  filter=()
+  filter=(subsonic_clients::)
   if [ ! -f "$spec/subsonic-rest-api-1.16.1.xsd" ]; then
     echo "tests/run.sh: SKIPPED the Subsonic schema check: no specification at $spec (set SUBSONIC_SPEC)"
-    filter=(--skip every_answer_validates_against_the_xsd_and_the_opensubsonic_schemas)
+    filter+=(--skip every_answer_validates_against_the_xsd_and_the_opensubsonic_schemas)
   fi
   SUBSONIC_SPEC=$spec PYTHONPATH=$PWD/target/pylib \
-    cargo test "${py_tests[@]}" "$@" -- --ignored "${filter[@]}"
+    cargo test --test suite "$@" -- --ignored "${filter[@]}"
 fi
 
 if [ -n "$skip_browser" ]; then
-  echo "tests/run.sh: SKIPPED tests/browser.rs (phone player in chromium): $skip_browser"
+  echo "tests/run.sh: SKIPPED tests/suite/browser.rs (phone player in chromium): $skip_browser"
 else
-  cargo test --test browser "$@" -- --ignored
+  cargo test --test suite "$@" -- --ignored browser::
 fi

@@ -9,6 +9,7 @@
 //! outside the root.
 
 pub mod albums;
+pub mod covers;
 mod info;
 mod order;
 mod playlists;

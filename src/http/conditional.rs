@@ -28,7 +28,7 @@ impl Validators {
                 "\"{:x}-{:x}-{:x}\"",
                 meta.ino(),
                 meta.len(),
-                crate::library::mtime_ns(meta)
+                i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
             ),
             last_modified: truncate_to_secs(meta.modified().unwrap_or(UNIX_EPOCH)),
         }

@@ -194,10 +194,10 @@ impl Conn {
         }
     }
 
-    /// Waits up to `linger` for the next request's first bytes; true when
+    /// Waits up to `wait` for the next request's first bytes; true when
     /// they arrived (a keep-alive client about to send its next request).
-    pub fn linger(&self, linger: Duration) -> bool {
-        wait_fd(self.stream.as_raw_fd(), libc::POLLIN, linger).unwrap_or(false)
+    pub fn wait_for_more(&self, wait: Duration) -> bool {
+        wait_fd(self.stream.as_raw_fd(), libc::POLLIN, wait).unwrap_or(false)
     }
 }
 

@@ -23,23 +23,17 @@
 //! handler becomes a logged `500`, one log line per request, and a
 //! graceful stop.
 
-pub mod admin;
-pub mod api;
-pub mod assets;
 pub mod conditional;
 pub mod conn;
-pub mod error;
 pub mod event_loop;
-pub mod events;
 pub mod files;
-pub mod listening;
 pub mod range;
 pub mod reply;
 pub mod request;
 pub mod respond;
-pub mod router;
-pub mod subsonic;
-pub mod transcoded;
+
+pub use reply::{Body, ErrorBody, Reply};
+pub use request::{Method, Request};
 
 use std::collections::HashMap;
 use std::io;
@@ -54,37 +48,38 @@ use crossbeam_channel::{Receiver, Sender};
 use log::{error, info, warn};
 use mio::{Poll, Waker};
 
-use crate::app::App;
 use conn::{Conn, Taken};
 use event_loop::{EventLoop, Work};
-use reply::Reply;
-use request::{Method, Request, log_path};
+use request::log_path;
 
-/// What a handler sees: the services and the HTTP layer's own state.
-pub struct Context {
-    pub app: App,
-    /// Event streams open now (each holds a handler thread).
-    pub event_streams: Arc<AtomicUsize>,
-    /// Subsonic logins (the config's users, failed-login counts).
-    pub subsonic: subsonic::Authenticator,
+/// What the transport needs to know; the config's `[server]` section
+/// fills it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Address and port to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Requests served at once (handler threads); more get `503` with
+    /// `Retry-After`.
+    pub max_connections: usize,
+    /// Open connections at most, idle ones included.
+    pub max_sockets: usize,
+    /// How long an idle connection is kept, and how long a client has to
+    /// send a whole request from its first byte.
+    pub read_timeout: Duration,
+    /// How long a write to a client may block before the response is
+    /// abandoned.
+    pub write_timeout: Duration,
 }
 
-impl Context {
-    /// The handler context for `app`.
-    pub fn new(app: App) -> Context {
-        let subsonic = subsonic::Authenticator::new(app.config.users.clone());
-        Context {
-            app,
-            event_streams: Arc::new(AtomicUsize::new(0)),
-            subsonic,
-        }
-    }
-}
+/// What answers requests: a plain function of the request, so it can be
+/// called without a socket (tests do). It runs on a handler thread; a
+/// panic in it becomes a logged `500`.
+pub type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
-/// How long a handler waits for the next request on a keep-alive
-/// connection before handing it back to the event loop: long enough for a
-/// client on the LAN to send it, short enough to cost nothing.
-const LINGER: Duration = Duration::from_millis(2);
+/// How long a handler thread waits for the next request on a keep-alive
+/// connection before handing the connection back to the event loop: long
+/// enough for a client on the LAN to send it, short enough to cost nothing.
+const KEEP_ALIVE_WAIT: Duration = Duration::from_millis(2);
 
 /// How long [`Server::shutdown`] waits for responses in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(700);
@@ -101,7 +96,8 @@ pub struct Server {
 
 /// The handler threads' shared state.
 struct Handlers {
-    ctx: Context,
+    handler: Box<Handler>,
+    settings: Settings,
     /// Connections given back to the event loop, and its waker.
     park: Sender<Conn>,
     waker: Arc<Waker>,
@@ -111,12 +107,16 @@ struct Handlers {
 }
 
 impl Server {
-    /// Binds `app.config.server.listen` and starts serving.
+    /// Binds `settings.listen` and starts answering requests with
+    /// `handler`.
     ///
     /// Errors: the address cannot be bound (in use, no permission), or the
     /// event loop or a thread cannot be set up.
-    pub fn start(app: App) -> io::Result<Server> {
-        let cfg = app.config.server.clone();
+    pub fn start(
+        settings: Settings,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> io::Result<Server> {
+        let cfg = settings.clone();
         raise_descriptor_limit(cfg.max_sockets + 4 * cfg.max_connections + 64);
         let listener = TcpListener::bind(cfg.listen)?;
         listener.set_nonblocking(true)?;
@@ -129,7 +129,8 @@ impl Server {
         let (to_handlers, from_loop) = crossbeam_channel::bounded::<Work>(0);
         let (park, parked_rx) = crossbeam_channel::unbounded::<Conn>();
         let shared = Arc::new(Handlers {
-            ctx: Context::new(app),
+            handler: Box::new(handler),
+            settings,
             park,
             waker: Arc::clone(&waker),
             stopping: Arc::clone(&stopping),
@@ -242,7 +243,7 @@ fn serve_connection(h: &Handlers, work: Work) {
                 return;
             }
             conn.idle_since = Instant::now();
-            if conn.buf.is_empty() && !conn.linger(LINGER) {
+            if conn.buf.is_empty() && !conn.wait_for_more(KEEP_ALIVE_WAIT) {
                 give_back(h, conn);
                 return;
             }
@@ -265,7 +266,7 @@ fn serve_connection(h: &Handlers, work: Work) {
                     Reply::error(status, message),
                     false,
                     true,
-                    h.ctx.app.config.server.write_timeout,
+                    h.settings.write_timeout,
                 );
                 info!(
                     "{} - - {status} {} ms (refused: {message})",
@@ -296,7 +297,7 @@ fn serve_request(h: &Handlers, conn: &Conn, request: Request, close: bool) -> Op
     let slot = h.per_peer.enter(peer);
     let reply = if slot.is_some() {
         let what = || format!("{} {}", request.method, log_path(&request.path));
-        catch_panics(|| router::handle(&h.ctx, &request), what)
+        catch_panics(|| (h.handler)(&request), what)
     } else {
         warn!(
             "{peer} has {} requests in flight; answering 503",
@@ -324,7 +325,7 @@ fn finish(
     let status = reply.status;
     let peer = conn.peer.ip();
     let streaming = matches!(reply.body, reply::Body::Events(_));
-    let timeout = h.ctx.app.config.server.write_timeout;
+    let timeout = h.settings.write_timeout;
     let result = catch_unwind(AssertUnwindSafe(|| {
         respond::write_reply(&conn.stream, reply, *method == Method::Head, close, timeout)
     }));

@@ -8,9 +8,15 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::reports::ErrorBody;
+/// An error answer: `{"error": "...", "status": 404}` (also what the admin
+/// API's clients read back, `crate::reports`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub status: u16,
+}
 
 /// A response a handler wants sent.
 #[derive(Debug)]

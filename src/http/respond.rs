@@ -26,6 +26,22 @@ pub struct SocketWriter<'a> {
     pub timeout: Duration,
 }
 
+/// Where a reply's bytes go: a socket ([`SocketWriter`]) or, for tests
+/// and tools, any `Write` (a `Vec<u8>`).
+pub trait Sink: Write {
+    /// Writes `len` bytes of `file` from byte `start`; returns the bytes
+    /// written.
+    ///
+    /// Errors: writing fails, or the file ends before `len` bytes.
+    fn send_file(&mut self, file: &File, start: u64, len: u64) -> io::Result<u64> {
+        let mut reader = file;
+        io::Seek::seek(&mut reader, io::SeekFrom::Start(start))?;
+        copy_exact(Box::new(file.try_clone()?.take(len)), self, len)
+    }
+}
+
+impl Sink for Vec<u8> {}
+
 impl SocketWriter<'_> {
     fn wait_writable(&self) -> io::Result<()> {
         if wait_fd(self.stream.as_raw_fd(), libc::POLLOUT, self.timeout)? {
@@ -37,7 +53,9 @@ impl SocketWriter<'_> {
             ))
         }
     }
+}
 
+impl Sink for SocketWriter<'_> {
     /// Sends `len` bytes of `file` from byte `start` with `sendfile(2)`;
     /// returns the bytes sent.
     ///
@@ -176,10 +194,30 @@ pub fn write_reply(
     close: bool,
     timeout: Duration,
 ) -> io::Result<Sent> {
+    write_to(
+        &mut SocketWriter { stream, timeout },
+        reply,
+        head_only,
+        close,
+    )
+}
+
+/// The bytes a client would receive for `reply` (head and body, framing
+/// included), as [`write_reply`] sends them: for calling a handler without
+/// a socket (tests).
+///
+/// Errors: a streamed body failing midway.
+pub fn render(reply: Reply, head_only: bool, close: bool) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_to(&mut out, reply, head_only, close)?;
+    Ok(out)
+}
+
+/// Writes `reply` to `out` (see [`write_reply`]).
+fn write_to(out: &mut impl Sink, reply: Reply, head_only: bool, close: bool) -> io::Result<Sent> {
     // A body of unknown length can only end by closing when chunked
     // framing is off; events and streams always use chunked, so no.
     let head = head(&reply, close);
-    let mut out = SocketWriter { stream, timeout };
     let reusable = !close;
     if head_only {
         out.write_all(&head)?;
@@ -205,18 +243,18 @@ pub fn write_reply(
             len: Some(len),
         } => {
             out.write_all(&head)?;
-            copy_exact(reader.0, &mut out, len)?
+            copy_exact(reader.0, out, len)?
         }
         Body::Stream { reader, len: None } => {
             out.write_all(&head)?;
-            let mut chunked = chunked_transfer::Encoder::with_chunks_size(&mut out, COPY_CHUNK);
+            let mut chunked = chunked_transfer::Encoder::with_chunks_size(&mut *out, COPY_CHUNK);
             let n = copy(reader.0, &mut chunked)?;
             drop(chunked);
             n
         }
         Body::Events(writer) => {
             out.write_all(&head)?;
-            let mut chunked = chunked_transfer::Encoder::with_flush_after_write(&mut out);
+            let mut chunked = chunked_transfer::Encoder::with_flush_after_write(&mut *out);
             let n = (writer.0)(&mut chunked)?;
             drop(chunked);
             n
@@ -229,7 +267,11 @@ pub fn write_reply(
 ///
 /// Errors: reading or writing fails, or the reader ends early (the client
 /// was promised `len` bytes).
-fn copy_exact(mut reader: Box<dyn Read + Send>, out: &mut impl Write, len: u64) -> io::Result<u64> {
+fn copy_exact(
+    mut reader: Box<dyn Read + Send>,
+    out: &mut (impl Write + ?Sized),
+    len: u64,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut sent = 0u64;
     while sent < len {

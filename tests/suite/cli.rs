@@ -1,0 +1,177 @@
+//! The `tapedeck` binary: config subcommands, errors at start, and a clean
+//! stop on SIGTERM/SIGINT.
+
+use crate::common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary (see [`common::binary`]) with HOME and XDG dirs pointed into
+/// `home`, so a developer's own config or music never leaks into a test.
+fn tapedeck(home: &std::path::Path) -> Command {
+    let mut c = common::binary();
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("XDG_MUSIC_DIR")
+        .env_remove("JOURNAL_STREAM");
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run tapedeck")
+}
+
+#[test]
+fn help_and_version() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(tapedeck(home.path()).arg("--version"));
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("tapedeck {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(tapedeck(home.path()).arg("--help"));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "serve", "config", "--music", "--cache", "--listen", "--config",
+    ] {
+        assert!(help.contains(word), "--help mentions {word}");
+    }
+}
+
+#[test]
+fn config_check_reports_file_line_and_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("bad.toml");
+    std::fs::write(&file, "[cache]\n# budget\nmax_size = \"12 parsecs\"\n").unwrap();
+    let out = run(tapedeck(home.path()).args(["config", "check"]).arg(&file));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:3:12: cache.max_size", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("is not a size"), "{err}");
+}
+
+#[test]
+fn printed_default_config_passes_config_check() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("Music")).unwrap();
+    let out = run(tapedeck(home.path()).args(["config", "default"]));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("root = \"~/Music\""), "{text}");
+    let file = home.path().join("default.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(tapedeck(home.path()).args(["config", "check"]).arg(&file));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn missing_music_directory_stops_start_with_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(tapedeck(home.path()).args(["--listen", "127.0.0.1:0"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("music directory ~/Music does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cache_commands_do_not_need_the_music_directory() {
+    // Regression (issue 13): `tapedeck cache stats --cache DIR` failed with
+    // "music directory ~/Music does not exist" although it never reads it.
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("some-cache");
+    for args in [
+        &["cache", "stats"][..],
+        &["cache", "verify"],
+        &["cache", "clear"],
+    ] {
+        let out = run(tapedeck(home.path()).args(args).arg("--cache").arg(&cache));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("does not exist"), "{err}");
+    }
+    let out = run(tapedeck(home.path())
+        .args(["cache", "stats", "--cache"])
+        .arg(&cache));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("entries: 0"));
+}
+
+/// Starts `tapedeck serve` on a free port; returns the child and its address.
+fn start_server(home: &std::path::Path) -> (Child, SocketAddr) {
+    let music = home.join("Music");
+    std::fs::create_dir_all(&music).unwrap();
+    std::fs::File::create(music.join("big.flac"))
+        .unwrap()
+        .set_len(64 * 1024 * 1024)
+        .unwrap();
+    let mut child = tapedeck(home)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its URL").unwrap();
+        if let Some(rest) = line.trim().strip_prefix("open http://") {
+            let addr = rest.split('/').next().unwrap();
+            break addr.parse::<SocketAddr>().unwrap();
+        }
+    };
+    (child, addr)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn sigterm_stops_the_server_within_a_second_even_mid_download() {
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start_server(home.path());
+    // A download nobody reads keeps a handler busy writing.
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    write!(stalled, "GET /play/big.flac HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(1)).expect("exited within 1 s");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigint_stops_an_idle_server_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, _) = start_server(home.path());
+    signal(&child, libc::SIGINT);
+    let status = wait_exit(&mut child, Duration::from_secs(1)).expect("exited within 1 s");
+    assert!(status.success(), "{status:?}");
+}
