@@ -19,11 +19,17 @@ pub struct ErrorBody {
 }
 
 /// A response a handler wants sent.
+///
+/// Header fields are set, never appended: [`Reply::header`] replaces a
+/// field of the same name, so no field goes out twice (Content-Type,
+/// Cache-Control, ETag and the other singleton fields must not, RFC 9110
+/// §5.3). The framing fields (`Content-Length`, `Transfer-Encoding`,
+/// `Connection`) belong to the transport, which writes them from the body.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    /// Header names and values; values must be visible ASCII.
-    pub headers: Vec<(&'static str, String)>,
+    /// Header names and values, one per name; values must be visible ASCII.
+    headers: Vec<(&'static str, String)>,
     pub body: Body,
 }
 
@@ -122,13 +128,27 @@ impl Reply {
         }
     }
 
-    /// Adds a header.
+    /// Sets header field `name` to `value`, replacing a field of that name
+    /// (ASCII case-insensitive) set before.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
-        self.headers.push((name, value.into()));
+        let value = value.into();
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(field) => *field = (name, value),
+            None => self.headers.push((name, value)),
+        }
         self
     }
 
-    /// The value of the first header called `name` (ASCII case-insensitive).
+    /// The header fields, in the order first set.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    /// The value of the header called `name` (ASCII case-insensitive).
     pub fn get_header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -173,6 +193,21 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v, serde_json::json!({"error": "not found", "status": 404}));
+    }
+
+    #[test]
+    fn setting_a_header_twice_keeps_one_field_with_the_last_value() {
+        let r = Reply::json(200, &1)
+            .header("Cache-Control", "no-cache")
+            .header("content-type", "application/problem+json")
+            .header("Vary", "Accept-Encoding");
+        let names: Vec<&str> = r.headers().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["content-type", "Cache-Control", "Vary"]);
+        assert_eq!(r.get_header("cache-control"), Some("no-cache"));
+        assert_eq!(
+            r.get_header("Content-Type"),
+            Some("application/problem+json")
+        );
     }
 
     #[test]

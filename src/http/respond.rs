@@ -149,6 +149,9 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Fields only the transport writes (RFC 9112 §6), from the body it sends.
+const FRAMING: [&str; 3] = ["Content-Length", "Transfer-Encoding", "Connection"];
+
 /// The status line and header fields of `reply`, framing included.
 fn head(reply: &Reply, close: bool) -> Vec<u8> {
     let mut out = format!(
@@ -158,9 +161,13 @@ fn head(reply: &Reply, close: bool) -> Vec<u8> {
         httpdate::fmt_http_date(SystemTime::now()),
         env!("CARGO_PKG_VERSION")
     );
-    for (name, value) in &reply.headers {
+    for (name, value) in reply.headers() {
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
             log::error!("dropping header {name} with a line break in its value");
+            continue;
+        }
+        if FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            log::error!("dropping header {name}: the transport writes the framing");
             continue;
         }
         out.push_str(name);
