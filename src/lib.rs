@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 pub mod http;
 pub mod library;
+pub mod logging;
 pub mod mp3;
 pub mod playlist;
 pub mod policy;
