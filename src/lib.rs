@@ -28,6 +28,7 @@ pub mod config;
 pub mod http;
 pub mod ids;
 pub mod library;
+pub mod logging;
 pub mod mp3;
 pub mod play;
 pub mod player;

@@ -14,14 +14,18 @@ use cli::{CacheCommand, Cli, Command, CommonArgs, ConfigCommand, ServeArgs, Tran
 use tapedeck::app::{App, Mode};
 use tapedeck::cache::{self, LockError};
 use tapedeck::config::{self, Bitrates, Config, Overrides};
-
+use tapedeck::logging;
 use tapedeck::quality::Quality;
 use tapedeck::transcode;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    // Whatever the log still buffers goes out before the last word (and
+    // before exit, which would drop it).
+    log::logger().flush();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("tapedeck: {e}");
@@ -89,14 +93,9 @@ fn run(cli: Cli) -> Result<u8, Box<dyn Error>> {
 /// `music_unused`: the command does not read the music root, so it need
 /// not exist.
 fn load_common(args: &CommonArgs, music_unused: bool) -> Result<Config, Box<dyn Error>> {
-    let _ = simplelog::WriteLogger::init(
-        LevelFilter::Warn,
-        simplelog::ConfigBuilder::new()
-            .set_time_level(LevelFilter::Off)
-            .add_filter_allow_str("tapedeck")
-            .build(),
-        std::io::stderr(),
-    );
+    // Warnings only, so every line is written at once, in order with the
+    // command's own output on stderr.
+    let _ = logging::init(logging::Settings::new(LevelFilter::Warn, false));
     let file = args
         .config
         .clone()
@@ -300,8 +299,8 @@ fn hostname() -> Option<String> {
     (!name.is_empty() && name != "localhost").then(|| name.to_owned())
 }
 
-/// Log lines go to stderr (journald adds its own timestamps, so ours are
-/// left out when it is the reader).
+/// Log lines go to stderr, buffered (see `tapedeck::logging`); journald
+/// adds its own timestamps, so ours are left out when it is the reader.
 fn init_logging(args: &ServeArgs) {
     let level = match (args.verbose, args.quiet) {
         (0, 0) => LevelFilter::Info,
@@ -311,16 +310,5 @@ fn init_logging(args: &ServeArgs) {
         _ => LevelFilter::Error,
     };
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let mut cfg = simplelog::ConfigBuilder::new();
-    cfg.set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .set_location_level(LevelFilter::Off)
-        .set_time_level(if under_journald {
-            LevelFilter::Off
-        } else {
-            LevelFilter::Error
-        })
-        .set_time_format_rfc3339()
-        .add_filter_allow_str("tapedeck");
-    let _ = simplelog::WriteLogger::init(level, cfg.build(), std::io::stderr());
+    let _ = logging::init(logging::Settings::new(level, !under_journald));
 }

@@ -63,7 +63,7 @@ pub fn serve<'a>(
         None
     };
     if let Some(entry) = entry {
-        info!("cache hit {} {quality}", file.relative);
+        debug!("cache hit {} {quality}", file.relative);
         if let Some(p) = &app.prefetcher {
             p.note_hit(&key);
         }

@@ -99,7 +99,10 @@ fn phone_browses_plays_seeks_and_switches_quality() {
         "getSong",
         &[("id", &second)],
     );
-    let _ = child.kill();
+    // SIGTERM, not SIGKILL: the server buffers its info lines for up to a
+    // second and writes them out as it stops.
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let _ = child.wait();
     let log = std::fs::read_to_string(&log_path).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -112,6 +112,11 @@ fn cache_commands_do_not_need_the_music_directory() {
 
 /// Starts `tapedeck serve` on a free port; returns the child and its address.
 fn start_server(home: &std::path::Path) -> (Child, SocketAddr) {
+    start_server_logging_to(home, Stdio::null())
+}
+
+/// [`start_server`] with its log (stderr) going to `log`.
+fn start_server_logging_to(home: &std::path::Path, log: Stdio) -> (Child, SocketAddr) {
     let music = home.join("Music");
     std::fs::create_dir_all(&music).unwrap();
     std::fs::File::create(music.join("big.flac"))
@@ -121,7 +126,7 @@ fn start_server(home: &std::path::Path) -> (Child, SocketAddr) {
     let mut child = tapedeck(home)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -174,4 +179,31 @@ fn sigint_stops_an_idle_server_cleanly() {
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(1)).expect("exited within 1 s");
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigterm_writes_out_the_log_lines_still_buffered() {
+    // The log holds info lines for up to a second before writing them; a
+    // server stopped within that second must not lose its last requests.
+    let home = tempfile::tempdir().unwrap();
+    let log = home.path().join("log");
+    let file = std::fs::File::create(&log).unwrap();
+    let (mut child, addr) = start_server_logging_to(home.path(), file.into());
+    let mut c = TcpStream::connect(addr).unwrap();
+    write!(
+        c,
+        "GET /api/version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    std::io::Read::read_to_end(&mut c, &mut reply).unwrap();
+    signal(&child, libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(5)).expect("exited");
+    assert!(status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("[INFO] 127.0.0.1 GET /api/version 200 "),
+        "{text}"
+    );
+    assert!(text.ends_with("[INFO] stopped\n"), "{text}");
 }
