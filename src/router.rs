@@ -51,6 +51,7 @@ impl Router {
             max_sockets: s.max_sockets,
             read_timeout: s.read_timeout,
             write_timeout: s.write_timeout,
+            buffer_budget_bytes: http::DEFAULT_BUFFER_BUDGET_BYTES,
         }
     }
 

@@ -11,11 +11,17 @@
 //! [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`] fields (else 431); a body at most
 //! [`MAX_BODY_BYTES`] (else 413), and only POST, PUT and PATCH bodies are
 //! read: any other request with a body is answered and its connection
-//! closed, since the body is never drained.
+//! closed, since the body is never drained. The caps fit what Subsonic apps
+//! send (a 2,000-song `savePlayQueue` by GET is a 200 KB request line;
+//! Navidrome and gonic take 1 MB heads, Go's default); what keeps many
+//! clients sending that much harmless is the [`BufferBudget`] all
+//! connections share, the whole-request deadline and the per-client share
+//! of handlers.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -23,12 +29,56 @@ use std::time::{Duration, Instant};
 use super::request::{Method, Request};
 
 /// Largest request head (request line and header fields), in bytes.
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+pub const MAX_HEAD_BYTES: usize = 1024 * 1024;
 /// Most header fields in a request head.
 pub const MAX_HEADERS: usize = 100;
 /// Largest request body read, in bytes (warm requests, Subsonic form
 /// posts); a larger one is refused with 413 before a handler runs.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// A read buffer left with more capacity than this once empty gives it
+/// back (one large request must not pin a megabyte per connection).
+const KEEP_CAPACITY_BYTES: usize = 64 * 1024;
+
+/// The bytes all connections together may hold in their read buffers:
+/// each connection takes from it before it reads, and gives back what its
+/// requests no longer need. A connection that cannot take more is
+/// *starved* ([`Conn::starved`]); the event loop then drops the connection
+/// whose incomplete request is the oldest, so a crowd of slow senders of
+/// large heads cannot grow the server's memory.
+#[derive(Debug)]
+pub struct BufferBudget {
+    cap_bytes: usize,
+    used_bytes: AtomicUsize,
+}
+
+impl BufferBudget {
+    /// A budget of `cap_bytes`.
+    pub fn new(cap_bytes: usize) -> Arc<BufferBudget> {
+        Arc::new(BufferBudget {
+            cap_bytes,
+            used_bytes: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes held by all connections now.
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes.load(Ordering::Acquire)
+    }
+
+    /// Takes `n` bytes; false (nothing taken) when that would pass the cap.
+    fn try_take(&self, n: usize) -> bool {
+        self.used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&after| after <= self.cap_bytes)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.used_bytes.fetch_sub(n, Ordering::AcqRel);
+    }
+}
 
 /// A client connection.
 pub struct Conn {
@@ -46,6 +96,13 @@ pub struct Conn {
     pub token: Option<usize>,
     /// Sockets open, shared with the event loop; one less when dropped.
     open: Arc<AtomicUsize>,
+    /// What all connections' buffers may hold, and this one's share of
+    /// it (`held_bytes >= buf.len()`).
+    budget: Arc<BufferBudget>,
+    held_bytes: usize,
+    /// The last read stopped because the budget was spent, with bytes
+    /// perhaps still waiting in the socket.
+    pub starved: bool,
 }
 
 /// What [`Conn::take_request`] found.
@@ -66,7 +123,12 @@ impl Conn {
     /// `open`.
     ///
     /// Errors: the socket cannot be made non-blocking.
-    pub fn new(stream: TcpStream, peer: SocketAddr, open: Arc<AtomicUsize>) -> io::Result<Conn> {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        open: Arc<AtomicUsize>,
+        budget: Arc<BufferBudget>,
+    ) -> io::Result<Conn> {
         stream.set_nonblocking(true)?;
         // Range replies are small; Nagle's algorithm would hold them back.
         stream.set_nodelay(true)?;
@@ -80,30 +142,44 @@ impl Conn {
             continued: false,
             token: None,
             open,
+            budget,
+            held_bytes: 0,
+            starved: false,
         })
     }
 
     /// Reads what the socket has now, without waiting, up to the most a
-    /// request may hold. Returns false when the client closed its side (or
-    /// the connection broke) and nothing can follow.
+    /// request may hold and what the [`BufferBudget`] allows (else
+    /// [`Conn::starved`] is set). Returns false when the client closed its
+    /// side (or the connection broke) and nothing can follow.
     pub fn read_available(&mut self) -> bool {
         let limit = MAX_HEAD_BYTES + MAX_BODY_BYTES;
         let mut chunk = [0u8; 16 * 1024];
+        self.starved = false;
         while self.buf.len() < limit {
             let room = (limit - self.buf.len()).min(chunk.len());
-            match self.stream.read(&mut chunk[..room]) {
+            let spare = self.held_bytes - self.buf.len();
+            if spare < room && !self.budget.try_take(room - spare) {
+                self.starved = true;
+                return true;
+            }
+            self.held_bytes = self.held_bytes.max(self.buf.len() + room);
+            let result = self.stream.read(&mut chunk[..room]);
+            let got = match result {
+                Ok(n) => n,
+                Err(_) => 0,
+            };
+            if got > 0 && self.buf.is_empty() {
+                self.request_started = Some(Instant::now());
+            }
+            self.buf.extend_from_slice(&chunk[..got]);
+            self.release_spare();
+            match result {
                 Ok(0) => return false,
-                Ok(n) => {
-                    if self.buf.is_empty() {
-                        self.request_started = Some(Instant::now());
-                    }
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    if n < room {
-                        // Drained (a short read): spare the read that
-                        // would only say so.
-                        return true;
-                    }
-                }
+                // Drained (a short read): spare the read that would only
+                // say so.
+                Ok(n) if n < room => return true,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
@@ -112,8 +188,44 @@ impl Conn {
         true
     }
 
-    /// Takes the next request from the bytes read so far.
+    /// Gives back to the budget what the buffer does not hold, and memory
+    /// an empty buffer no longer needs.
+    fn release_spare(&mut self) {
+        let spare = self.held_bytes - self.buf.len();
+        if spare > 0 {
+            self.budget.give_back(spare);
+            self.held_bytes = self.buf.len();
+        }
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY_BYTES {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Bytes of a request being read, for the budget's choice of which
+    /// connection to drop: 0 when none is.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the next request from the bytes read so far. A panic while
+    /// parsing (a bug that a client's bytes found) refuses the request
+    /// with 400, logged, and leaves the thread that parses it running,
+    /// whether that is the event loop or a handler.
     pub fn take_request(&mut self) -> Taken {
+        match catch_unwind(AssertUnwindSafe(|| self.parse_request())) {
+            Ok(taken) => taken,
+            Err(panic) => {
+                log::error!(
+                    "{}: parsing a request panicked: {}",
+                    self.peer.ip(),
+                    crate::panic_message(&*panic)
+                );
+                refused(400, "malformed request")
+            }
+        }
+    }
+
+    fn parse_request(&mut self) -> Taken {
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut head = httparse::Request::new(&mut fields);
         let head_len = match head.parse(&self.buf) {
@@ -146,6 +258,10 @@ impl Conn {
         let mut request = Request::new(method, target);
         request.headers = headers;
         request.peer = Some(self.peer);
+        #[cfg(test)]
+        if request.header("X-Test-Parser-Panic").is_some() {
+            panic!("a parser fault injected by a test");
+        }
         if request.header("Transfer-Encoding").is_some() {
             return refused(501, "request bodies must be sent with Content-Length");
         }
@@ -174,6 +290,7 @@ impl Conn {
             consumed = self.buf.len();
         }
         self.buf.drain(..consumed);
+        self.release_spare();
         self.request_started = (!self.buf.is_empty()).then(Instant::now);
         self.continued = false;
         Taken::Request {
@@ -204,6 +321,7 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
+        self.budget.give_back(self.held_bytes);
     }
 }
 
@@ -293,10 +411,22 @@ mod tests {
     /// A connection whose peer has sent `bytes`.
     fn conn_with(bytes: &[u8]) -> (Conn, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (server, peer) = l.accept().unwrap();
-        client.write_all(bytes).unwrap();
-        let mut c = Conn::new(server, peer, Arc::new(AtomicUsize::new(0))).unwrap();
+        // Written from another thread: a head of a megabyte fills the
+        // socket buffers before the connection reads.
+        let mut writer = client.try_clone().unwrap();
+        let sent = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = writer.write_all(&sent);
+        });
+        let mut c = Conn::new(
+            server,
+            peer,
+            Arc::new(AtomicUsize::new(0)),
+            BufferBudget::new(64 << 20),
+        )
+        .unwrap();
         for _ in 0..100 {
             c.read_available();
             if c.buf.len() >= bytes.len().min(MAX_HEAD_BYTES + MAX_BODY_BYTES) {
@@ -312,6 +442,54 @@ mod tests {
             Taken::Refused { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    #[test]
+    fn connections_share_the_buffer_budget_and_give_it_back() {
+        let budget = BufferBudget::new(40 * 1024);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut conns = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (server, peer) = l.accept().unwrap();
+            client
+                .write_all(format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(30 * 1024)).as_bytes())
+                .unwrap();
+            let open = Arc::new(AtomicUsize::new(0));
+            conns.push(Conn::new(server, peer, open, Arc::clone(&budget)).unwrap());
+            clients.push(client);
+        }
+        let head_len = 30 * 1024 + 19;
+        wait_until(|| {
+            conns[0].read_available();
+            conns[0].buf.len() == head_len
+        });
+        assert!(!conns[0].starved);
+        assert_eq!(budget.used_bytes(), head_len, "only what the buffer holds");
+        conns[1].read_available();
+        assert!(conns[1].starved, "the second head does not fit");
+        assert!(budget.used_bytes() <= 40 * 1024);
+        let first = conns.remove(0);
+        drop(first);
+        wait_until(|| {
+            conns[0].read_available();
+            conns[0].buf.len() == head_len
+        });
+        assert!(!conns[0].starved, "room again once the first is gone");
+        drop(conns);
+        assert_eq!(budget.used_bytes(), 0);
+    }
+
+    /// Retries `f` until it holds (a socket's bytes arrive asynchronously).
+    fn wait_until(mut f: impl FnMut() -> bool) {
+        for _ in 0..1000 {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("condition not met in 5 s");
     }
 
     #[test]

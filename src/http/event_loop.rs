@@ -24,16 +24,17 @@ use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Conn, Taken};
+use super::conn::{BufferBudget, Conn, Taken};
 use super::reply::Reply;
 use super::respond::refuse_now;
 
@@ -69,6 +70,8 @@ pub struct EventLoop {
     pub max_sockets: usize,
     pub read_timeout: Duration,
     pub stopping: Arc<AtomicBool>,
+    /// What all connections' read buffers may hold together.
+    pub budget: Arc<BufferBudget>,
 }
 
 /// A whole request and its connection, for a handler.
@@ -114,6 +117,7 @@ impl EventLoop {
             max_sockets,
             read_timeout,
             stopping,
+            budget,
         } = self;
         poll.registry().register(
             &mut SourceFd(&listener.as_raw_fd()),
@@ -153,7 +157,19 @@ impl EventLoop {
                     WAKER => {}
                     token => {
                         if let Some(w) = st.waiting.remove(&token) {
-                            dispatch(&poll, &mut st, w, &to_handlers, &mut *add_handler);
+                            // The parser contains its own panics; this
+                            // keeps the loop (and accepting) if anything
+                            // else about one connection panics. The
+                            // connection is dropped.
+                            let dispatched = catch_unwind(AssertUnwindSafe(|| {
+                                dispatch(&poll, &mut st, w, &to_handlers, &mut *add_handler);
+                            }));
+                            if let Err(panic) = dispatched {
+                                error!(
+                                    "the event loop's handling of a connection panicked: {}",
+                                    crate::panic_message(&*panic)
+                                );
+                            }
                         }
                     }
                 }
@@ -166,7 +182,7 @@ impl EventLoop {
                 accept = true;
             }
             if accept && st.accept_paused_until.is_none() {
-                accept_all(&poll, &mut st, &listener, &open, max_sockets);
+                accept_all(&poll, &mut st, &listener, &open, &budget, max_sockets);
             }
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 last_sweep = Instant::now();
@@ -220,8 +236,19 @@ fn dispatch(
     add_handler: &mut dyn FnMut() -> bool,
 ) {
     let mut conn = w.conn;
-    let open = conn.read_available();
-    let (request, close_after) = match conn.take_request() {
+    let mut open = conn.read_available();
+    let mut taken = conn.take_request();
+    // Out of buffer budget with the request incomplete: the oldest
+    // incomplete request goes, this one's when it is the oldest.
+    while conn.starved && open && matches!(taken, Taken::Incomplete) {
+        if !shed_oldest_incomplete(st, conn.request_started) {
+            refuse_over_budget(&conn);
+            return;
+        }
+        open = conn.read_available();
+        taken = conn.take_request();
+    }
+    let (request, close_after) = match taken {
         Taken::Request {
             request,
             close_after,
@@ -262,17 +289,53 @@ fn dispatch(
     );
 }
 
+/// Drops the waiting connection whose incomplete request started first,
+/// when it started before `than` (the starved connection's own request);
+/// answers it `503`. Returns false when there is none.
+fn shed_oldest_incomplete(st: &mut State, than: Option<Instant>) -> bool {
+    let oldest = st
+        .waiting
+        .values()
+        .filter(|w| w.conn.buffered_bytes() > 0)
+        .filter_map(|w| w.conn.request_started.map(|t| (t, w.token)))
+        .min();
+    match oldest {
+        Some((started, token)) if than.is_none_or(|t| started < t) => {
+            if let Some(w) = st.waiting.remove(&token) {
+                refuse_over_budget(&w.conn);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Answers `503` to a connection dropped to keep within the buffer budget.
+fn refuse_over_budget(conn: &Conn) {
+    refuse_now(
+        &conn.stream,
+        Reply::error(503, "the server is reading too many large requests at once")
+            .header("Retry-After", "1"),
+    );
+    info!(
+        "{}: incomplete request of {} bytes dropped: the request buffers are full",
+        conn.peer.ip(),
+        conn.buffered_bytes()
+    );
+}
+
 /// Accepts every connection the listener has, within the socket cap.
 fn accept_all(
     poll: &Poll,
     st: &mut State,
     listener: &TcpListener,
     open: &Arc<AtomicUsize>,
+    budget: &Arc<BufferBudget>,
     max_sockets: usize,
 ) {
     loop {
         match listener.accept() {
-            Ok((stream, peer)) => admit(poll, st, stream, peer, open, max_sockets),
+            Ok((stream, peer)) => admit(poll, st, stream, peer, (open, budget), max_sockets),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
@@ -293,7 +356,7 @@ fn admit(
     st: &mut State,
     stream: TcpStream,
     peer: SocketAddr,
-    open: &Arc<AtomicUsize>,
+    (open, budget): (&Arc<AtomicUsize>, &Arc<BufferBudget>),
     max_sockets: usize,
 ) {
     if open.load(Ordering::Acquire) >= max_sockets && !evict_idlest(st) {
@@ -308,7 +371,7 @@ fn admit(
         );
         return;
     }
-    match Conn::new(stream, peer, Arc::clone(open)) {
+    match Conn::new(stream, peer, Arc::clone(open), Arc::clone(budget)) {
         Ok(conn) => wait(poll, st, conn),
         Err(e) => debug!("{peer}: cannot set up the connection: {e}"),
     }

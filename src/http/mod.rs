@@ -69,7 +69,16 @@ pub struct Settings {
     /// How long a write to a client may block before the response is
     /// abandoned.
     pub write_timeout: Duration,
+    /// What all connections' read buffers may hold together, in bytes
+    /// ([`conn::BufferBudget`]); [`DEFAULT_BUFFER_BUDGET_BYTES`] unless a
+    /// test wants less.
+    pub buffer_budget_bytes: usize,
 }
+
+/// The default [`Settings::buffer_budget_bytes`]: 16 MiB, sixteen
+/// requests of the largest head at once, a small part of a Pi Zero 2 W's
+/// 512 MB.
+pub const DEFAULT_BUFFER_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
 /// What answers requests: a plain function of the request, so it can be
 /// called without a socket (tests do). It runs on a handler thread; a
@@ -138,12 +147,17 @@ impl Server {
         });
         // Handler threads start when the first requests need them (an idle
         // server keeps none), up to max_connections, and then stay.
-        let handlers = Arc::new(Mutex::new(Vec::with_capacity(cfg.max_connections)));
+        let handlers = Arc::new(Mutex::new(Vec::<JoinHandle<()>>::with_capacity(
+            cfg.max_connections,
+        )));
         let add_handler = {
             let handlers = Arc::clone(&handlers);
             let max = cfg.max_connections;
             move || -> bool {
                 let mut list = handlers.lock().unwrap_or_else(|e| e.into_inner());
+                // A thread that ended (it cannot, short of a bug) is not
+                // counted: a new one takes its place.
+                list.retain(|h| !h.is_finished());
                 if list.len() >= max {
                     return false;
                 }
@@ -153,7 +167,17 @@ impl Server {
                     .name(format!("http-{}", list.len()))
                     .spawn(move || {
                         for work in rx {
-                            serve_connection(&shared, work);
+                            // Handler and parser panics are caught nearer;
+                            // this keeps the thread if anything else does.
+                            let served = catch_unwind(AssertUnwindSafe(|| {
+                                serve_connection(&shared, work);
+                            }));
+                            if let Err(panic) = served {
+                                error!(
+                                    "serving a connection panicked: {}",
+                                    crate::panic_message(&*panic)
+                                );
+                            }
                         }
                     });
                 match spawned {
@@ -178,6 +202,7 @@ impl Server {
             max_sockets: cfg.max_sockets,
             read_timeout: cfg.read_timeout,
             stopping: Arc::clone(&stopping),
+            budget: conn::BufferBudget::new(cfg.buffer_budget_bytes),
         };
         let event_loop = std::thread::Builder::new()
             .name("http-events".into())
@@ -449,6 +474,77 @@ fn raise_descriptor_limit(wanted: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    /// A server on 127.0.0.1:0 with `max_connections` handler threads that
+    /// answers every request with 200 `ok`.
+    fn ok_server(max_connections: usize) -> Server {
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_connections,
+            max_sockets: 64,
+            read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            buffer_budget_bytes: DEFAULT_BUFFER_BUDGET_BYTES,
+        };
+        Server::start(settings, |_| Reply::new(200, Body::Bytes(b"ok".to_vec()))).unwrap()
+    }
+
+    /// Sends `requests` on one connection, reads until the server closes.
+    fn exchange(addr: SocketAddr, requests: &[u8]) -> String {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(requests).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    const FAULT: &[u8] = b"GET /x HTTP/1.1\r\nHost: t\r\nX-Test-Parser-Panic: 1\r\n\r\n";
+    const CLOSE: &[u8] = b"GET /y HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+    #[test]
+    fn a_parser_panic_on_the_event_loop_is_a_400_and_accepting_goes_on() {
+        let server = ok_server(2);
+        let answer = exchange(server.addr(), FAULT);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        for _ in 0..3 {
+            let answer = exchange(server.addr(), CLOSE);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        server.shutdown();
+    }
+
+    #[test]
+    fn a_parser_panic_on_a_keep_alive_connection_keeps_the_only_handler() {
+        // One handler thread: if the panic ended it, every later request
+        // would be a 503.
+        let server = ok_server(1);
+        for _ in 0..3 {
+            let mut both = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+            both.extend_from_slice(FAULT);
+            let answer = exchange(server.addr(), &both);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            assert!(
+                answer.contains("HTTP/1.1 400"),
+                "the second is refused: {answer}"
+            );
+            // The handler may still be finishing that connection (a 503
+            // then); a lost handler would make it 503 for good.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let answer = loop {
+                let answer = exchange(server.addr(), CLOSE);
+                if !answer.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
+                    break answer;
+                }
+                std::thread::yield_now();
+            };
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        server.shutdown();
+    }
 
     #[test]
     fn a_panicking_handler_becomes_a_500() {
