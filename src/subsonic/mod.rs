@@ -38,16 +38,8 @@ use crate::library::{LibraryFile, RelPath};
 use crate::state::{Annotation, Store, View};
 use crate::surface::HttpError;
 use error::ApiError;
-use node::{Format, Outcome, Payload};
+use node::{Format, Payload};
 use params::Params;
-
-/// What a method answers with.
-enum Answer {
-    /// A Subsonic answer (rendered in the format asked for).
-    Payload(Payload),
-    /// Bytes of media (`stream`, `download`, `getCoverArt`).
-    Media(Reply),
-}
 
 /// One call, authenticated.
 pub(crate) struct Call<'a> {
@@ -169,32 +161,43 @@ fn handle(ctx: &Subsonic, req: &Request, method: &str) -> Result<Reply, HttpErro
             Some(cb) if valid_callback(cb) => Format::Jsonp(cb.to_owned()),
             Some(_) => {
                 let e = ApiError::Invalid("callback must be a JavaScript name".to_owned());
-                return Ok(answer(&Format::Json, Err(e)));
+                return Ok(answer(&Format::Json, method, Err(e)));
             }
-            None => return Ok(answer(&Format::Json, Err(ApiError::Missing("callback")))),
+            None => {
+                return Ok(answer(
+                    &Format::Json,
+                    method,
+                    Err(ApiError::Missing("callback")),
+                ));
+            }
         },
         _ => Format::Xml,
     };
     // OpenSubsonic: this one must answer without credentials.
     if method == "getOpenSubsonicExtensions" {
-        return Ok(answer(&format, Ok(Answer::Payload(system::extensions()))));
+        return Ok(answer(&format, method, Ok(system::extensions())));
     }
-    let result = auth::check_version(params.get("v")).and_then(|()| {
-        let peer = req.peer.map(|p| p.ip());
-        let user = ctx.auth.authenticate(&params, peer)?;
-        let call = Call::new(ctx, req, params, user);
-        dispatch(&call, method)
-    });
-    if let Err(e) = &result
-        && !matches!(e, ApiError::NotFound(_) | ApiError::WrongCredentials(_))
+    let peer = req.peer.map(|p| p.ip());
+    let user = match auth::check_version(params.get("v"))
+        .and_then(|()| ctx.auth.authenticate(&params, peer))
     {
-        log::debug!("subsonic {method}: error {}: {e}", e.code());
-    }
-    Ok(answer(&format, result))
+        Ok(user) => user,
+        Err(e) => return Ok(answer(&format, method, Err(e))),
+    };
+    let call = Call::new(ctx, req, params, user);
+    // Media goes out as bytes; everything else in the Subsonic envelope.
+    let media = match method {
+        "stream" => media::stream(&call),
+        "download" => media::download(&call),
+        "getCoverArt" => media::cover_art(&call),
+        _ => return Ok(answer(&format, method, dispatch(&call, method))),
+    };
+    Ok(media.unwrap_or_else(|e| answer(&format, method, Err(e))))
 }
 
-fn dispatch(call: &Call<'_>, method: &str) -> Result<Answer, ApiError> {
-    let payload = match method {
+/// The answer of the Subsonic `method` (all but the media ones).
+fn dispatch(call: &Call<'_>, method: &str) -> Result<Payload, ApiError> {
+    Ok(match method {
         "ping" => Payload::Empty,
         "getLicense" => system::license(),
         "getUser" => system::user(call)?,
@@ -233,32 +236,29 @@ fn dispatch(call: &Call<'_>, method: &str) -> Result<Answer, ApiError> {
         "deleteBookmark" => annotation::delete_bookmark(call)?,
         "search2" => search::search(call, false)?,
         "search3" => search::search(call, true)?,
-        "stream" => return media::stream(call).map(Answer::Media),
-        "download" => return media::download(call).map(Answer::Media),
-        "getCoverArt" => return media::cover_art(call).map(Answer::Media),
         _ => {
             if let Some(empty) = empty::answer(call, method) {
-                return empty.map(Answer::Payload);
+                return empty;
             }
             return Err(ApiError::Generic(format!(
                 "unknown method {method:?}: tapedeck does not offer it (see getOpenSubsonicExtensions and the README)"
             )));
         }
-    };
-    Ok(Answer::Payload(payload))
+    })
 }
 
-/// The HTTP reply for a call's result.
-fn answer(format: &Format, result: Result<Answer, ApiError>) -> Reply {
-    let outcome = match result {
-        Ok(Answer::Media(reply)) => return reply,
-        Ok(Answer::Payload(p)) => Outcome::Ok(p),
-        Err(e) => Outcome::Failed {
-            code: e.code(),
-            message: e.to_string(),
-        },
+/// The HTTP reply for `method`'s answer in `format`: always a 200 (the
+/// protocol's rule), failures carrying their Subsonic code.
+fn answer(format: &Format, method: &str, result: Result<Payload, ApiError>) -> Reply {
+    let (content_type, bytes) = match result {
+        Ok(payload) => node::render(format, Ok(payload)),
+        Err(e) => {
+            if !matches!(e, ApiError::NotFound(_) | ApiError::WrongCredentials(_)) {
+                log::debug!("subsonic {method}: error {}: {e}", e.code());
+            }
+            node::render(format, Err(&e))
+        }
     };
-    let (content_type, bytes) = node::render(format, outcome);
     Reply::new(200, Body::Bytes(bytes))
         .header("Content-Type", content_type)
         .header("Cache-Control", "no-store")

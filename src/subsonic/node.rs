@@ -13,6 +13,8 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use serde_json::{Map, Value};
 
+use super::error::ApiError;
+
 /// The protocol version tapedeck speaks.
 pub const API_VERSION: &str = "1.16.1";
 
@@ -240,26 +242,20 @@ pub enum Payload {
     List(&'static str, Vec<Node>),
 }
 
-/// How the answer turned out.
-pub enum Outcome {
-    /// `status="ok"`.
-    Ok(Payload),
-    /// `status="failed"` with an error code and message.
-    Failed { code: u32, message: String },
-}
-
-/// The envelope and payload in `format`; returns (content type, bytes).
-pub fn render(format: &Format, outcome: Outcome) -> (&'static str, Vec<u8>) {
+/// A call's answer in `format`: the envelope with `status="ok"` and the
+/// payload, or `status="failed"` with the error's code and message.
+/// Returns (content type, bytes).
+pub fn render(format: &Format, result: Result<Payload, &ApiError>) -> (&'static str, Vec<u8>) {
     let server_version = env!("CARGO_PKG_VERSION");
-    let (status, payload) = match outcome {
-        Outcome::Ok(p) => ("ok", p),
-        Outcome::Failed { code, message } => (
+    let (status, payload) = match result {
+        Ok(p) => ("ok", p),
+        Err(e) => (
             "failed",
             Payload::One(
                 "error",
                 Node::new()
-                    .attr("code", u64::from(code))
-                    .attr("message", message),
+                    .attr("code", u64::from(e.code()))
+                    .attr("message", e.to_string()),
             ),
         ),
     };
@@ -318,7 +314,7 @@ mod tests {
 
     #[test]
     fn json_keeps_lists_as_arrays_and_types_as_types() {
-        let (ct, body) = render(&Format::Json, Outcome::Ok(Payload::One("album", album())));
+        let (ct, body) = render(&Format::Json, Ok(Payload::One("album", album())));
         assert_eq!(ct, "application/json");
         let v: Value = serde_json::from_slice(&body).unwrap();
         let r = &v["subsonic-response"];
@@ -329,7 +325,7 @@ mod tests {
         assert!(r["album"]["song"].is_array());
         assert_eq!(r["album"]["song"][0]["isDir"], false);
         let empty = Node::new().list("song", vec![]);
-        let (_, body) = render(&Format::Json, Outcome::Ok(Payload::One("album", empty)));
+        let (_, body) = render(&Format::Json, Ok(Payload::One("album", empty)));
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v["subsonic-response"]["album"]["song"],
@@ -339,7 +335,7 @@ mod tests {
 
     #[test]
     fn xml_is_namespaced_escaped_and_ordered() {
-        let (ct, body) = render(&Format::Xml, Outcome::Ok(Payload::One("album", album())));
+        let (ct, body) = render(&Format::Xml, Ok(Payload::One("album", album())));
         assert!(ct.starts_with("text/xml"));
         let text = String::from_utf8(body).unwrap();
         assert!(
@@ -362,10 +358,8 @@ mod tests {
 
     #[test]
     fn errors_carry_code_and_message_and_jsonp_wraps() {
-        let failed = || Outcome::Failed {
-            code: 70,
-            message: "not found".into(),
-        };
+        let not_found = ApiError::NotFound("song");
+        let failed = || Err(&not_found);
         let (_, body) = render(&Format::Json, failed());
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["subsonic-response"]["status"], "failed");
@@ -377,7 +371,7 @@ mod tests {
         assert!(
             String::from_utf8(body)
                 .unwrap()
-                .contains("<error code=\"70\" message=\"not found\"/>")
+                .contains("<error code=\"70\" message=\"song not found\"/>")
         );
     }
 
@@ -389,13 +383,13 @@ mod tests {
                 .texts("versions", vec![Val::Int(1)])
         };
         let list = || Payload::List("openSubsonicExtensions", vec![ext("formPost"), ext("x")]);
-        let (_, body) = render(&Format::Json, Outcome::Ok(list()));
+        let (_, body) = render(&Format::Json, Ok(list()));
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v["subsonic-response"]["openSubsonicExtensions"][1]["name"],
             "x"
         );
-        let (_, body) = render(&Format::Xml, Outcome::Ok(list()));
+        let (_, body) = render(&Format::Xml, Ok(list()));
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains("<openSubsonicExtensions name=\"formPost\"><versions>1</versions></openSubsonicExtensions><openSubsonicExtensions name=\"x\">"), "{text}");
     }
@@ -410,14 +404,14 @@ mod tests {
             .attr("username", "anna")
             .texts("folder", vec![Val::Int(1)]);
         let node = Node::new().list("genre", vec![genre]).child("user", user);
-        let (_, body) = render(&Format::Xml, Outcome::Ok(Payload::One("x", node.clone())));
+        let (_, body) = render(&Format::Xml, Ok(Payload::One("x", node.clone())));
         let text = String::from_utf8(body).unwrap();
         assert!(
             text.contains("<genre songCount=\"3\" albumCount=\"1\">Rock</genre>"),
             "{text}"
         );
         assert!(text.contains("<folder>1</folder>"), "{text}");
-        let (_, body) = render(&Format::Json, Outcome::Ok(Payload::One("x", node)));
+        let (_, body) = render(&Format::Json, Ok(Payload::One("x", node)));
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["subsonic-response"]["x"]["genre"][0]["value"], "Rock");
         assert_eq!(

@@ -23,7 +23,7 @@ use tapedeck::reports::{
 use tapedeck::warm::{self, Next, WarmJob};
 
 use crate::client::{self, Client};
-use progress::{View, summary};
+use progress::{Progress, summary};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -157,7 +157,7 @@ pub fn warm(
                 "warming through the server at {} (job {id}; it keeps its budget and serves plays first)",
                 client.base_url()
             );
-            follow_remote(&client, id, view.insert(View::new()), &interrupted)?
+            follow_remote(&client, id, view.insert(Progress::new()), &interrupted)?
         }
         Via::Local(_lock) => {
             eprintln!(
@@ -168,7 +168,7 @@ pub fn warm(
             let app = App::new(config, Mode::Command)?;
             let warmer = app.warmer.as_ref().ok_or("the cache cannot be used")?;
             let job = warmer.submit(request)?;
-            follow_local(&job, view.insert(View::new()), &interrupted)
+            follow_local(&job, view.insert(Progress::new()), &interrupted)
         }
     };
     if let Some(view) = view {
@@ -181,7 +181,7 @@ pub fn warm(
 fn follow_remote(
     client: &Client,
     id: u64,
-    view: &mut View,
+    view: &mut Progress,
     interrupted: &crossbeam_channel::Receiver<()>,
 ) -> Result<JobStatus> {
     // Ctrl-C cancels the job on the server; its stream then ends with `done`.
@@ -237,7 +237,7 @@ fn follow_remote(
 /// Follows a job running in this process; Ctrl-C cancels it.
 fn follow_local(
     job: &WarmJob,
-    view: &mut View,
+    view: &mut Progress,
     interrupted: &crossbeam_channel::Receiver<()>,
 ) -> JobStatus {
     // The job was just queued here: follow it from its first event.

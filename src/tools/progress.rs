@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tapedeck::reports::{EventData, EventKind, JobState, JobStatus, TrackResult};
 
 /// The progress bar, or one line per track when stderr is not a terminal.
-pub struct View {
+pub struct Progress {
     bar: Option<ProgressBar>,
     /// When the first event came, and how many tracks were transcoded
     /// (not skipped) since: the speed shown.
@@ -18,8 +18,8 @@ pub struct View {
     transcoded: u64,
 }
 
-impl View {
-    pub fn new() -> View {
+impl Progress {
+    pub fn new() -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -31,7 +31,7 @@ impl View {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        View {
+        Progress {
             bar,
             since: None,
             transcoded: 0,
