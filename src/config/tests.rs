@@ -1,5 +1,6 @@
 //! Unit tests of config loading and validation.
 
+use super::raw::display_with_tilde;
 use super::*;
 
 fn music_dir() -> tempfile::TempDir {
