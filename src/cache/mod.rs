@@ -11,8 +11,17 @@
 //! Budget: the bytes of all entries plus all reservations for in-flight
 //! writes never exceed `budget_bytes`. A writer reserves its predicted size
 //! before writing (evicting to make room), may grow the reservation, and
-//! commits or abandons it. Last use is the entry file's mtime, touched at
-//! most once an hour per entry (SD cards are mounted noatime and wear).
+//! commits or abandons it.
+//!
+//! Recency: eviction takes the entry least recently *used* by a counter
+//! bumped on every use (a hit, a new entry), in memory, so its order never
+//! depends on the wall clock: a Raspberry Pi without a real-time clock
+//! steps its clock at boot, and two uses within one clock tick are still
+//! ordered. Across restarts the order is seeded from the entry files'
+//! mtimes, which record the last use, rewritten at most once an hour per
+//! entry (SD cards are mounted noatime and wear). Rules about age (what
+//! [`Protected`] spares, [`Cache::clear`] by age) use those wall-clock
+//! times, as they must.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -62,6 +71,9 @@ impl EntryKind {
 struct Entry {
     kind: EntryKind,
     size: u64,
+    /// The use counter at its last use: the eviction order.
+    use_seq: u64,
+    /// When it was last used, by the wall clock: for rules about age.
     last_use: SystemTime,
     created: SystemTime,
     /// When the file's mtime was last written by us.
@@ -71,11 +83,21 @@ struct Entry {
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<Key, Entry>,
+    /// The use counter: the last [`Entry::use_seq`] handed out.
+    uses: u64,
     used_bytes: u64,
     reserved_bytes: u64,
     hits: u64,
     misses: u64,
     evictions: u64,
+}
+
+impl State {
+    /// Bumps the use counter: the [`Entry::use_seq`] of a use now.
+    fn next_use(&mut self) -> u64 {
+        self.uses += 1;
+        self.uses
+    }
 }
 
 /// Counters and sizes for `/admin/cache/stats`.
@@ -230,12 +252,14 @@ impl Cache {
                 Entry {
                     kind,
                     size: meta.len(),
+                    use_seq: 0,
                     last_use,
                     created: meta.created().unwrap_or(last_use),
                     touched: last_use,
                 },
             );
         }
+        seed_use_order(&mut st);
         let cache = Arc::new(Cache {
             dir: dir.to_owned(),
             budget_bytes,
@@ -292,7 +316,8 @@ impl Cache {
     /// entry's open file and records the use (rewriting the file's mtime
     /// at most once an hour).
     pub fn lookup(&self, key: &Key) -> Option<File> {
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let Some(entry) = st.entries.get_mut(key) else {
             st.misses += 1;
             return None;
@@ -311,6 +336,8 @@ impl Cache {
             }
         };
         let now = SystemTime::now();
+        st.uses += 1;
+        entry.use_seq = st.uses;
         entry.last_use = now;
         if now
             .duration_since(entry.touched)
@@ -380,8 +407,8 @@ impl Cache {
             .saturating_sub(kept)
     }
 
-    /// Evicts least recently used entries (creation time breaking ties)
-    /// until `extra` more bytes fit, skipping any that `protected` spares.
+    /// Evicts least recently used entries (by the use counter) until
+    /// `extra` more bytes fit, skipping any that `protected` spares.
     ///
     /// Errors: the bytes still missing when other reservations and spared
     /// entries hold the room; nothing is evicted then.
@@ -411,7 +438,7 @@ impl Cache {
                 .entries
                 .iter()
                 .filter(|(k, e)| !spared(k, e))
-                .min_by_key(|(_, e)| (e.last_use, e.created))
+                .min_by_key(|(_, e)| e.use_seq)
             else {
                 return Err(st.used_bytes + st.reserved_bytes + extra - self.budget_bytes);
             };
@@ -470,6 +497,7 @@ impl Cache {
         let entry = Entry {
             kind,
             size,
+            use_seq: st.next_use(),
             last_use: now,
             created: now,
             touched: now,
@@ -598,6 +626,24 @@ impl Cache {
     }
 }
 
+/// Numbers the entries found at start in the order they were last used,
+/// as their files' mtimes say (creation time breaking ties); uses from
+/// now on count from there.
+fn seed_use_order(st: &mut State) {
+    let mut order: Vec<(SystemTime, SystemTime, Key)> = st
+        .entries
+        .iter()
+        .map(|(k, e)| (e.last_use, e.created, *k))
+        .collect();
+    order.sort_by_key(|&(last_use, created, _)| (last_use, created));
+    for (_, _, key) in order {
+        let seq = st.next_use();
+        if let Some(e) = st.entries.get_mut(&key) {
+            e.use_seq = seq;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,7 +723,6 @@ mod tests {
         let cache = Cache::open(dir.path(), 300).unwrap();
         for n in 1..=3 {
             assert!(put(&cache, &key(n), 100));
-            std::thread::sleep(Duration::from_millis(5));
         }
         // Use 1: now 2 is the least recently used.
         assert!(cache.lookup(&key(1)).is_some());
@@ -686,6 +731,81 @@ mod tests {
         assert!(!cache.entry_path(&key(2)).exists());
         assert_eq!(cache.stats().evictions, 1);
         assert!(dir_bytes(dir.path()) <= 300);
+    }
+
+    /// Sets the wall-clock time `key` was last used, as a clock that
+    /// stepped would have stamped it.
+    fn stamp(cache: &Cache, k: &Key, last_use: SystemTime) {
+        if let Some(e) = cache.lock().entries.get_mut(k) {
+            e.last_use = last_use;
+        }
+    }
+
+    #[test]
+    fn eviction_order_ignores_the_wall_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 300).unwrap();
+        for n in 1..=3 {
+            assert!(put(&cache, &key(n), 100));
+        }
+        // The clock stepped between the uses: 1 looks used in the
+        // future, 3 at the epoch. Use order alone decides.
+        stamp(
+            &cache,
+            &key(1),
+            SystemTime::now() + Duration::from_secs(86_400 * 365),
+        );
+        stamp(&cache, &key(3), SystemTime::UNIX_EPOCH);
+        assert!(put(&cache, &key(4), 100));
+        assert!(!cache.contains(&key(1)), "1 was used first");
+        assert!(put(&cache, &key(5), 100));
+        assert!(!cache.contains(&key(2)));
+        assert!(cache.contains(&key(3)) && cache.contains(&key(4)) && cache.contains(&key(5)));
+    }
+
+    #[test]
+    fn looking_an_entry_up_is_a_use_but_asking_whether_it_exists_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 300).unwrap();
+        for n in 1..=3 {
+            assert!(put(&cache, &key(n), 100));
+        }
+        assert!(cache.contains(&key(1)));
+        assert!(cache.lookup(&key(2)).is_some());
+        assert!(put(&cache, &key(4), 100));
+        assert!(!cache.contains(&key(1)), "contains did not save 1");
+        assert!(put(&cache, &key(5), 100));
+        assert!(!cache.contains(&key(3)), "the lookup saved 2");
+        assert!(cache.contains(&key(2)));
+    }
+
+    #[test]
+    fn uses_after_a_restart_count_after_the_order_the_files_give() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cache = Cache::open(dir.path(), 1000).unwrap();
+            for n in 1..=3 {
+                put(&cache, &key(n), 100);
+            }
+            // On disk, 3 was used longest ago, then 1, then 2.
+            let now = SystemTime::now();
+            for (n, hours) in [(3, 3), (1, 2), (2, 1)] {
+                File::options()
+                    .write(true)
+                    .open(cache.entry_path(&key(n)))
+                    .unwrap()
+                    .set_modified(now - Duration::from_secs(3600 * hours))
+                    .unwrap();
+            }
+        }
+        let cache = Cache::open(dir.path(), 300).unwrap();
+        // Used now: after every entry found at start.
+        assert!(cache.lookup(&key(3)).is_some());
+        assert!(put(&cache, &key(4), 100));
+        assert!(!cache.contains(&key(1)));
+        assert!(put(&cache, &key(5), 100));
+        assert!(!cache.contains(&key(2)));
+        assert!(cache.contains(&key(3)));
     }
 
     #[test]

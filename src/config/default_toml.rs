@@ -2,6 +2,7 @@
 //! key with its built-in value and a comment; parsing it gives the
 //! defaults (a unit test holds it to that).
 
+use super::raw::display_with_tilde;
 use super::*;
 
 /// The full default configuration as TOML, with a comment on every key.

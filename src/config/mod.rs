@@ -7,9 +7,15 @@
 //! unknown key, a wrong type, a budget of "12 parsecs", a music root that does
 //! not exist) is reported as a [`ConfigError`] naming the file, line, column
 //! and what to write instead, so the server never starts half-configured.
+//!
+//! `raw.rs` holds what the file says and the checks of single values,
+//! `sections.rs` one function per section that validates its raw table
+//! into its part of [`Config`], `users.rs` the `[[users]]` tables. The
+//! arrows point from the validators to `raw.rs`, never back.
 
 mod default_toml;
 mod raw;
+mod sections;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -24,10 +30,7 @@ use crate::quality::Quality;
 
 pub use default_toml::default_toml;
 pub use raw::expand_tilde;
-use raw::{
-    RawConfig, Source, check_bitrate, check_music_root, display_with_tilde, in_range, invalid,
-    line_column, parse_listen, parse_size,
-};
+use raw::{RawConfig, Source, line_column};
 pub use users::User;
 
 /// Bitrates (kbit/s) an MPEG-1 Layer III frame can carry (ISO/IEC 11172-3,
@@ -327,282 +330,59 @@ impl Config {
         }
     }
 
-    /// Validates config `text`, reporting errors against `path`.
+    /// Validates config `text`, reporting errors against `path`: one
+    /// function per section (`sections.rs`, `users.rs`), called in a fixed
+    /// order; the first error is the one reported.
     pub fn from_toml(
         text: &str,
         path: &Path,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_column(text, s.start))
-                .unwrap_or((0, 0));
-            ConfigError::Syntax {
-                path: path.to_owned(),
-                line,
-                column,
-                // serde names Rust types; say what a TOML writer would.
-                message: e
-                    .message()
-                    .trim()
-                    .replace("expected i64", "expected an integer"),
-            }
-        })?;
+        let raw = parse(text, path)?;
         let src = Source { path, text };
-
-        let server = {
-            let listen = match &overrides.listen {
-                Some(l) => (l.clone(), Origin::Flag("--listen")),
-                None => src.take(raw.server.listen, DEFAULT_LISTEN.to_owned()),
-            };
-            ServerConfig {
-                listen: parse_listen(listen)?,
-                max_connections: in_range(
-                    src.take(raw.server.max_connections, DEFAULT_MAX_CONNECTIONS),
-                    "server.max_connections",
-                    1..=4096,
-                    "requests served at once",
-                )?,
-                max_sockets: in_range(
-                    src.take(raw.server.max_sockets, DEFAULT_MAX_SOCKETS),
-                    "server.max_sockets",
-                    8..=65_536,
-                    "open connections",
-                )?,
-                read_timeout: Duration::from_secs(in_range(
-                    src.take(raw.server.read_timeout_secs, DEFAULT_READ_TIMEOUT_SECS),
-                    "server.read_timeout_secs",
-                    1..=3600,
-                    "seconds",
-                )?),
-                write_timeout: Duration::from_secs(in_range(
-                    src.take(raw.server.write_timeout_secs, DEFAULT_WRITE_TIMEOUT_SECS),
-                    "server.write_timeout_secs",
-                    1..=3600,
-                    "seconds",
-                )?),
-                // Checked against the users below.
-                web_user: None,
-            }
-        };
-
-        let cache = {
-            let (dir, origin) = match &overrides.cache {
-                // The shell has already expanded `~`; keep the path's bytes as given.
-                Some(dir) => (dir.clone(), Origin::Flag("--cache")),
-                None => match raw.cache.dir {
-                    Some(d) => (src.path(d.get_ref()), src.origin(d.span())),
-                    None => (default_cache_dir(), Origin::Default),
-                },
-            };
-            if dir.exists() && !dir.is_dir() {
-                return Err(invalid(
-                    origin,
-                    "cache.dir",
-                    format!("{} exists and is not a directory", display_with_tilde(&dir)),
-                ));
-            }
-            CacheConfig {
-                dir,
-                max_size_bytes: parse_size(
-                    src.take(raw.cache.max_size, DEFAULT_MAX_SIZE.to_owned()),
-                    "cache.max_size",
-                )?,
-                enabled: raw.cache.enabled.unwrap_or(true),
-            }
-        };
-
-        let transcode = {
-            let t = raw.transcode;
-            let workers: usize = in_range(
-                src.take(t.workers, 0),
-                "transcode.workers",
-                0..=64,
-                "0 = number of CPUs minus one",
-            )?;
-            let (quality, q_origin) = src.take(t.default_quality, "original".to_owned());
-            let default_quality = quality
-                .parse::<Quality>()
-                .map_err(|e| invalid(q_origin, "transcode.default_quality", e.to_string()))?;
-            let (high, _) = check_bitrate(
-                src.take(t.bitrate_kbps.high, DEFAULT_BITRATE_HIGH_KBPS),
-                "transcode.bitrate_kbps.high",
-            )?;
-            let (medium, medium_origin) = check_bitrate(
-                src.take(t.bitrate_kbps.medium, DEFAULT_BITRATE_MEDIUM_KBPS),
-                "transcode.bitrate_kbps.medium",
-            )?;
-            let (low, low_origin) = check_bitrate(
-                src.take(t.bitrate_kbps.low, DEFAULT_BITRATE_LOW_KBPS),
-                "transcode.bitrate_kbps.low",
-            )?;
-            if medium > high {
-                return Err(invalid(
-                    medium_origin,
-                    "transcode.bitrate_kbps.medium",
-                    format!("medium ({medium} kbit/s) must not exceed high ({high} kbit/s)"),
-                ));
-            }
-            if low > medium {
-                return Err(invalid(
-                    low_origin,
-                    "transcode.bitrate_kbps.low",
-                    format!("low ({low} kbit/s) must not exceed medium ({medium} kbit/s)"),
-                ));
-            }
-            TranscodeConfig {
-                workers: if workers == 0 {
-                    auto_workers()
-                } else {
-                    workers
-                },
-                nice: in_range(
-                    src.take(t.nice, DEFAULT_NICE),
-                    "transcode.nice",
-                    0..=19,
-                    "0 = normal priority, 19 = lowest",
-                )?,
-                default_quality,
-                lame_algorithm: in_range(
-                    src.take(t.encoder_quality, DEFAULT_ENCODER_QUALITY),
-                    "transcode.encoder_quality",
-                    0..=9,
-                    "LAME quality: 0 = best and slowest, 9 = fastest",
-                )?,
-                max_art_bytes: parse_size(
-                    src.take(t.max_art_size, DEFAULT_MAX_ART_SIZE.to_owned()),
-                    "transcode.max_art_size",
-                )?,
-                max_queue: in_range(
-                    src.take(t.max_queue, DEFAULT_MAX_QUEUE),
-                    "transcode.max_queue",
-                    1..=1000,
-                    "transcodes allowed to wait for a worker",
-                )?,
-                on_busy_503: {
-                    let (v, origin) = src.take(t.on_busy, "original".to_owned());
-                    match v.as_str() {
-                        "original" => false,
-                        "503" => true,
-                        other => {
-                            return Err(invalid(
-                                origin,
-                                "transcode.on_busy",
-                                format!("{other:?} is not a choice; use \"original\" or \"503\""),
-                            ));
-                        }
-                    }
-                },
-                retry_failed_after: Duration::from_secs(in_range(
-                    src.take(t.retry_failed_after_secs, DEFAULT_RETRY_FAILED_AFTER_SECS),
-                    "transcode.retry_failed_after_secs",
-                    0..=86_400 * 30,
-                    "seconds",
-                )?),
-                finish_abandoned: t.finish_abandoned.unwrap_or(true),
-                bitrate_kbps: Bitrates { high, medium, low },
-            }
-        };
-
-        let admin = {
-            let (token, origin) = src.take(raw.admin.token, String::new());
-            if token.is_empty() {
-                AdminConfig { token: None }
-            } else if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(invalid(
-                    origin,
-                    "admin.token",
-                    format!(
-                        "a token must be at least {MIN_TOKEN_LEN} visible ASCII characters without spaces (e.g. the output of `openssl rand -hex 16`), or \"\" for loopback-only admin"
-                    ),
-                ));
-            } else {
-                AdminConfig { token: Some(token) }
-            }
-        };
-
-        // Checked last: a typo elsewhere in the file is reported before a
-        // directory missing on this machine.
-        let library = {
-            let metadata_cache_entries = in_range(
-                src.take(
-                    raw.library.metadata_cache_entries,
-                    DEFAULT_METADATA_CACHE_ENTRIES,
-                ),
-                "library.metadata_cache_entries",
-                0..=10_000_000,
-                "tracks",
-            )?;
-            let (root, origin) = match &overrides.music {
-                Some(dir) => (dir.clone(), Origin::Flag("--music")),
-                None => match raw.library.root {
-                    Some(r) => (src.path(r.get_ref()), src.origin(r.span())),
-                    None => (default_music_dir(), Origin::Default),
-                },
-            };
-            LibraryConfig {
-                root: if overrides.music_unused {
-                    root
-                } else {
-                    check_music_root(root, origin)?
-                },
-                follow_symlinks: raw.library.follow_symlinks.unwrap_or(true),
-                metadata_cache_entries,
-            }
-        };
-
+        let (mut server, web_user) = sections::server(raw.server, &src, overrides)?;
+        let cache = sections::cache(raw.cache, &src, overrides)?;
+        let transcode = sections::transcode(raw.transcode, &src)?;
+        let admin = sections::admin(raw.admin, &src)?;
+        let library = sections::library(raw.library, &src, overrides)?;
         let users = users::validate(raw.users, &src)?;
-        let mut server = server;
-        server.web_user = match raw.server.web_user {
-            None => users.first().map(|u| u.name.clone()),
-            Some(name) => {
-                let (name, origin) = (name.get_ref().clone(), src.origin(name.span()));
-                if name.is_empty() {
-                    None
-                } else if users.iter().any(|u| u.name == name) {
-                    Some(name)
-                } else {
-                    return Err(invalid(
-                        origin,
-                        "server.web_user",
-                        format!(
-                            "{name:?} is not a configured user (add a [[users]] table, or \"\" to record nothing)"
-                        ),
-                    ));
-                }
-            }
-        };
-        let state = StateConfig {
-            dir: match &overrides.state {
-                Some(dir) => dir.clone(),
-                None => match raw.state.dir {
-                    Some(d) => src.path(d.get_ref()),
-                    None => default_state_dir(),
-                },
-            },
-        };
-
+        server.web_user = sections::web_user(web_user, &users, &src)?;
+        let state = sections::state(raw.state, &src, overrides);
+        let warm = sections::warm(raw.warm, &src)?;
         Ok(Config {
             server,
             library,
             cache,
             transcode,
-            warm: {
-                let (names, origin) = src.take(raw.warm.qualities, vec!["medium".to_owned()]);
-                let qualities = parse_warm_qualities(&names)
-                    .map_err(|message| invalid(origin, "warm.qualities", message))?;
-                WarmConfig {
-                    prefetch_next: raw.warm.prefetch_next.unwrap_or(true),
-                    on_start: raw.warm.on_start.unwrap_or_default(),
-                    qualities,
-                }
-            },
+            warm,
             admin,
             state,
             users,
         })
     }
+}
+
+/// Reads `text` into the raw tables.
+///
+/// Errors: [`ConfigError::Syntax`] for bad TOML, an unknown key or a
+/// value of the wrong type, at its line and column in `path`.
+fn parse(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(text, s.start))
+            .unwrap_or((0, 0));
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            line,
+            column,
+            // serde names Rust types; say what a TOML writer would.
+            message: e
+                .message()
+                .trim()
+                .replace("expected i64", "expected an integer"),
+        }
+    })
 }
 
 /// Parses warm levels: at least one, each `high`, `medium` or `low`,

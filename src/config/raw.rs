@@ -24,7 +24,7 @@ pub(super) struct RawConfig {
     pub(super) warm: RawWarm,
     pub(super) admin: RawAdmin,
     pub(super) state: RawState,
-    pub(super) users: Vec<super::users::RawUser>,
+    pub(super) users: Vec<RawUser>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +95,17 @@ pub(super) struct RawState {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawAdmin {
     pub(super) token: Option<Spanned<String>>,
+}
+
+/// One `[[users]]` table as written (validated in `users.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUser {
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<String>>,
+    pub(super) api_key: Option<Spanned<String>>,
+    pub(super) admin: Option<bool>,
+    pub(super) quality: Option<Spanned<String>>,
 }
 
 // ---- validation ---------------------------------------------------------

@@ -1,5 +1,6 @@
 //! Unit tests of config loading and validation.
 
+use super::raw::display_with_tilde;
 use super::*;
 
 fn music_dir() -> tempfile::TempDir {
@@ -225,4 +226,304 @@ fn listen_flag_overrides_file() {
 fn line_column_counts_characters() {
     assert_eq!(line_column("ab\ncdé f", 8), (2, 5));
     assert_eq!(line_column("x", 0), (1, 1));
+}
+
+/// Every check's message and where it points, exactly as a user reads it.
+#[test]
+fn each_invalid_value_is_reported_with_its_place_and_message() {
+    for (text, message) in [
+        (
+            "[server]\nlisten = \"127.0.0.1:1\"\nmax_conections = 4\n",
+            "tapedeck.toml:3:1: unknown field `max_conections`, expected one of `listen`, `max_connections`, `max_sockets`, `read_timeout_secs`, `write_timeout_secs`, `web_user`",
+        ),
+        (
+            "[serverr]\n",
+            "tapedeck.toml:1:2: unknown field `serverr`, expected one of `server`, `library`, `cache`, `transcode`, `warm`, `admin`, `state`, `users`",
+        ),
+        (
+            "[server]\n\nmax_connections = \"many\"\n",
+            "tapedeck.toml:3:19: invalid type: string \"many\", expected an integer",
+        ),
+        (
+            "[cache]\nmax_size = 2 GiB\n",
+            "tapedeck.toml:2:12: string values must be quoted, expected literal string",
+        ),
+        (
+            "[server]\nlisten = \"0.0.0.0:70000\"\n",
+            "tapedeck.toml:2:10: server.listen: port 70000 is out of range; use 1-65535 (or 0 for any free port)",
+        ),
+        (
+            "[server]\nlisten = \"pi.local:80\"\n",
+            "tapedeck.toml:2:10: server.listen: \"pi.local\" is not an IP address; use e.g. \"0.0.0.0:8340\" (all IPv4), \"[::]:8340\" (all IPv6) or \"127.0.0.1:8340\"",
+        ),
+        (
+            "[server]\nlisten = \"8340\"\n",
+            "tapedeck.toml:2:10: server.listen: \"8340\" is not an address and port; use IP:PORT such as \"0.0.0.0:8340\"",
+        ),
+        (
+            "[server]\nmax_connections = 0\n",
+            "tapedeck.toml:2:19: server.max_connections: 0 is out of range; use 1 to 4096 (requests served at once)",
+        ),
+        (
+            "[server]\nmax_sockets = 7\n",
+            "tapedeck.toml:2:15: server.max_sockets: 7 is out of range; use 8 to 65536 (open connections)",
+        ),
+        (
+            "[server]\nread_timeout_secs = 0\n",
+            "tapedeck.toml:2:21: server.read_timeout_secs: 0 is out of range; use 1 to 3600 (seconds)",
+        ),
+        (
+            "[server]\nwrite_timeout_secs = 3601\n",
+            "tapedeck.toml:2:22: server.write_timeout_secs: 3601 is out of range; use 1 to 3600 (seconds)",
+        ),
+        (
+            "[server]\nweb_user = \"bob\"\n",
+            "tapedeck.toml:2:12: server.web_user: \"bob\" is not a configured user (add a [[users]] table, or \"\" to record nothing)",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"x\"\n[server]\nweb_user = \"bob\"\n",
+            "tapedeck.toml:5:12: server.web_user: \"bob\" is not a configured user (add a [[users]] table, or \"\" to record nothing)",
+        ),
+        (
+            "[cache]\nmax_size = \"12 parsecs\"\n",
+            "tapedeck.toml:2:12: cache.max_size: \"12 parsecs\" is not a size; write a number and a unit such as \"500 MiB\" or \"2 GiB\"",
+        ),
+        (
+            "[cache]\nmax_size = \"10 KiB\"\n",
+            "tapedeck.toml:2:12: cache.max_size: \"10 KiB\" is too small for a cache; use at least \"1 MiB\"",
+        ),
+        (
+            "[transcode]\nworkers = 65\n",
+            "tapedeck.toml:2:11: transcode.workers: 65 is out of range; use 0 to 64 (0 = number of CPUs minus one)",
+        ),
+        (
+            "[transcode]\ndefault_quality = \"ultra\"\n",
+            "tapedeck.toml:2:19: transcode.default_quality: unknown quality \"ultra\"; valid values: original, high, medium, low",
+        ),
+        (
+            "[transcode.bitrate_kbps]\nhigh = 250\n",
+            "tapedeck.toml:2:8: transcode.bitrate_kbps.high: 250 kbit/s is not an MP3 bitrate tapedeck encodes at (below 64 the frames cannot hold the Info tag); use one of 64, 80, 96, 112, 128, 160, 192, 224, 256, 320",
+        ),
+        (
+            "[transcode.bitrate_kbps]\nmedium = 48\n",
+            "tapedeck.toml:2:10: transcode.bitrate_kbps.medium: 48 kbit/s is not an MP3 bitrate tapedeck encodes at (below 64 the frames cannot hold the Info tag); use one of 64, 80, 96, 112, 128, 160, 192, 224, 256, 320",
+        ),
+        (
+            "[transcode.bitrate_kbps]\nlow = 224\n",
+            "tapedeck.toml:2:7: transcode.bitrate_kbps.low: low (224 kbit/s) must not exceed medium (192 kbit/s)",
+        ),
+        (
+            "[transcode.bitrate_kbps]\nhigh = 128\n",
+            "transcode.bitrate_kbps.medium (built-in default): medium (192 kbit/s) must not exceed high (128 kbit/s); set transcode.bitrate_kbps.medium in a config file or on the command line",
+        ),
+        (
+            "[transcode]\nnice = 20\n",
+            "tapedeck.toml:2:8: transcode.nice: 20 is out of range; use 0 to 19 (0 = normal priority, 19 = lowest)",
+        ),
+        (
+            "[transcode]\nencoder_quality = -1\n",
+            "tapedeck.toml:2:19: transcode.encoder_quality: -1 is out of range; use 0 to 9 (LAME quality: 0 = best and slowest, 9 = fastest)",
+        ),
+        (
+            "[transcode]\nmax_art_size = \"big\"\n",
+            "tapedeck.toml:2:16: transcode.max_art_size: \"big\" is not a size; write a number and a unit such as \"500 MiB\" or \"2 GiB\"",
+        ),
+        (
+            "[transcode]\nmax_art_size = \"1 KiB\"\n",
+            "tapedeck.toml:2:16: transcode.max_art_size: \"1 KiB\" is too small for a cache; use at least \"1 MiB\"",
+        ),
+        (
+            "[transcode]\nmax_queue = 0\n",
+            "tapedeck.toml:2:13: transcode.max_queue: 0 is out of range; use 1 to 1000 (transcodes allowed to wait for a worker)",
+        ),
+        (
+            "[transcode]\non_busy = \"wait\"\n",
+            "tapedeck.toml:2:11: transcode.on_busy: \"wait\" is not a choice; use \"original\" or \"503\"",
+        ),
+        (
+            "[transcode]\nretry_failed_after_secs = -1\n",
+            "tapedeck.toml:2:27: transcode.retry_failed_after_secs: -1 is out of range; use 0 to 2592000 (seconds)",
+        ),
+        (
+            "[admin]\ntoken = \"hunter2\"\n",
+            "tapedeck.toml:2:9: admin.token: a token must be at least 16 visible ASCII characters without spaces (e.g. the output of `openssl rand -hex 16`), or \"\" for loopback-only admin",
+        ),
+        (
+            "[admin]\ntoken = \"0123456789abcdef 0123\"\n",
+            "tapedeck.toml:2:9: admin.token: a token must be at least 16 visible ASCII characters without spaces (e.g. the output of `openssl rand -hex 16`), or \"\" for loopback-only admin",
+        ),
+        (
+            "[library]\nmetadata_cache_entries = -1\n",
+            "tapedeck.toml:2:26: library.metadata_cache_entries: -1 is out of range; use 0 to 10000000 (tracks)",
+        ),
+        (
+            "[[users]]\npassword = \"x\"\n",
+            "users.name (built-in default): user 1 has no name; write name = \"anna\" in its [[users]] table; set users.name in a config file or on the command line",
+        ),
+        (
+            "[[users]]\nname = \"\"\npassword = \"x\"\n",
+            "tapedeck.toml:2:8: users.name: user 1 has no name; write name = \"anna\" in its [[users]] table",
+        ),
+        (
+            "[[users]]\nname = \"an na\"\npassword = \"x\"\n",
+            "tapedeck.toml:2:8: users.name: \"an na\": use letters, digits, '.', '_', '-' or '@'",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"x\"\n[[users]]\nname = \"anna\"\npassword = \"y\"\n",
+            "tapedeck.toml:5:8: users.name: user \"anna\" is defined twice",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\n",
+            "tapedeck.toml:2:8: users.password: user \"anna\" needs a password that is not empty",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"\"\n",
+            "tapedeck.toml:3:12: users.password: user \"anna\" needs a password that is not empty",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"x\"\napi_key = \"short\"\n",
+            "tapedeck.toml:4:11: users.api_key: an API key must be at least 16 visible ASCII characters (e.g. the output of `openssl rand -hex 20`)",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"x\"\napi_key = \"0123456789abcdef\"\n[[users]]\nname = \"bob\"\npassword = \"y\"\napi_key = \"0123456789abcdef\"\n",
+            "tapedeck.toml:8:11: users.api_key: two users have the same API key",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"x\"\nquality = \"best\"\n",
+            "tapedeck.toml:4:11: users.quality: unknown quality \"best\"; valid values: original, high, medium, low",
+        ),
+        (
+            "[[users]]\nname = \"anna\"\npassword = \"x\"\nadmin = \"yes\"\n",
+            "tapedeck.toml:4:9: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "[warm]\nqualities = []\n",
+            "tapedeck.toml:2:13: warm.qualities: name at least one of \"high\", \"medium\", \"low\"",
+        ),
+        (
+            "[warm]\nqualities = [\"loud\"]\n",
+            "tapedeck.toml:2:13: warm.qualities: unknown quality \"loud\"; valid values: original, high, medium, low",
+        ),
+        (
+            "[warm]\nqualities = [\"original\"]\n",
+            "tapedeck.toml:2:13: warm.qualities: \"original\" is never transcoded, so there is nothing to warm",
+        ),
+    ] {
+        assert_eq!(error(text), message, "{text:?}");
+    }
+}
+
+/// With several mistakes, the one reported is the first in the order
+/// the sections are checked: server, cache, transcode, admin, library,
+/// users, server.web_user, warm.
+#[test]
+fn the_first_error_in_section_order_is_the_one_reported() {
+    for (text, message) in [
+        (
+            "[transcode]\nnice = 20\n[server]\nmax_connections = 0\n",
+            "tapedeck.toml:4:19: server.max_connections: 0 is out of range; use 1 to 4096 (requests served at once)",
+        ),
+        (
+            "[warm]\nqualities = []\n[[users]]\nname = \"\"\n",
+            "tapedeck.toml:4:8: users.name: user 1 has no name; write name = \"anna\" in its [[users]] table",
+        ),
+        (
+            "[warm]\nqualities = []\n[server]\nweb_user = \"zed\"\n",
+            "tapedeck.toml:4:12: server.web_user: \"zed\" is not a configured user (add a [[users]] table, or \"\" to record nothing)",
+        ),
+        (
+            "[server]\nweb_user = \"zed\"\n[[users]]\nname = \"\"\n",
+            "tapedeck.toml:4:8: users.name: user 1 has no name; write name = \"anna\" in its [[users]] table",
+        ),
+        (
+            "[admin]\ntoken = \"short\"\n[transcode]\non_busy = \"x\"\n",
+            "tapedeck.toml:4:11: transcode.on_busy: \"x\" is not a choice; use \"original\" or \"503\"",
+        ),
+        (
+            "[admin]\ntoken = \"short\"\n[library]\nmetadata_cache_entries = -1\n",
+            "tapedeck.toml:2:9: admin.token: a token must be at least 16 visible ASCII characters without spaces (e.g. the output of `openssl rand -hex 16`), or \"\" for loopback-only admin",
+        ),
+        (
+            "[library]\nmetadata_cache_entries = -1\n[[users]]\nname = \"\"\n",
+            "tapedeck.toml:2:26: library.metadata_cache_entries: -1 is out of range; use 0 to 10000000 (tracks)",
+        ),
+        (
+            "[cache]\nmax_size = \"1 B\"\n[transcode]\nnice = 99\n",
+            "tapedeck.toml:2:12: cache.max_size: \"1 B\" is too small for a cache; use at least \"1 MiB\"",
+        ),
+        (
+            "[cache]\nmax_size = \"1 B\"\n[server]\nmax_sockets = 1\n",
+            "tapedeck.toml:4:15: server.max_sockets: 1 is out of range; use 8 to 65536 (open connections)",
+        ),
+    ] {
+        assert_eq!(error(text), message, "{text:?}");
+    }
+}
+
+#[test]
+fn errors_in_paths_and_flags_name_them() {
+    let dir = music_dir();
+    let missing = dir.path().join("gone");
+    let overrides = |music: &Path| Overrides {
+        music: Some(music.to_owned()),
+        ..Overrides::default()
+    };
+    let err =
+        |text: &str, o: &Overrides| match Config::from_toml(text, Path::new("tapedeck.toml"), o) {
+            Ok(c) => panic!("expected an error for {text:?}, got {c:?}"),
+            Err(e) => e.to_string(),
+        };
+    assert_eq!(
+        err("", &overrides(&missing)),
+        format!(
+            "--music: music directory {} does not exist",
+            display_with_tilde(&missing)
+        )
+    );
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").expect("write");
+    assert_eq!(
+        err("", &overrides(&file)),
+        format!("--music: {} is not a directory", display_with_tilde(&file))
+    );
+    let text = format!("[cache]\ndir = {:?}\n", file.to_string_lossy());
+    assert_eq!(
+        err(&text, &overrides(dir.path())),
+        format!(
+            "tapedeck.toml:2:7: cache.dir: {} exists and is not a directory",
+            display_with_tilde(&file)
+        )
+    );
+    assert_eq!(
+        err(
+            "",
+            &Overrides {
+                cache: Some(file.clone()),
+                ..overrides(dir.path())
+            }
+        ),
+        format!(
+            "--cache: {} exists and is not a directory",
+            display_with_tilde(&file)
+        )
+    );
+    assert_eq!(
+        err(
+            "",
+            &Overrides {
+                listen: Some("nope".to_owned()),
+                ..overrides(dir.path())
+            }
+        ),
+        "--listen: \"nope\" is not an address and port; use IP:PORT such as \"0.0.0.0:8340\""
+    );
+    let text = format!("[library]\nroot = {:?}\n", missing.to_string_lossy());
+    let no_music = Overrides::default();
+    assert_eq!(
+        err(&text, &no_music),
+        format!(
+            "tapedeck.toml:2:8: library.root: music directory {} does not exist",
+            display_with_tilde(&missing)
+        )
+    );
 }

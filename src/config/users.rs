@@ -3,26 +3,12 @@
 //! the server side: it checks md5(password + salt)), and optionally an API
 //! key, admin rights and a default level.
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use super::raw::{Source, invalid};
+use super::raw::{RawUser, Source, invalid};
 use super::{ConfigError, Origin};
 use crate::quality::Quality;
 
 /// Shortest API key accepted, in characters.
 const MIN_API_KEY_LEN: usize = 16;
-
-/// One `[[users]]` table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawUser {
-    pub(super) name: Option<Spanned<String>>,
-    pub(super) password: Option<Spanned<String>>,
-    pub(super) api_key: Option<Spanned<String>>,
-    pub(super) admin: Option<bool>,
-    pub(super) quality: Option<Spanned<String>>,
-}
 
 /// A user of the Subsonic API.
 #[derive(Clone, PartialEq, Eq)]

@@ -32,7 +32,7 @@ use crossbeam_channel::{Receiver, Sender, select_biased};
 pub use job::{Availability, Job, JobReader, JobSpec, Outcome, Priority};
 
 use crate::cache::{Cache, Key};
-use job::TranscodeState;
+use job::{Take, TranscodeState};
 
 /// Counters for `/admin/cache/stats`.
 #[derive(Debug, Default)]
@@ -115,19 +115,14 @@ impl Shared {
 
     /// Calls an idle worker (if any) in to help with `job`.
     pub(super) fn call_idle_worker(&self, job: &Arc<Job>) {
-        let busy = self.stats.running.load(Ordering::Relaxed) as usize + self.interactive_rx.len();
-        if busy < self.settings.workers.max(1) {
+        let running = self.stats.running.load(Ordering::Relaxed) as usize;
+        if a_worker_is_idle(running, self.interactive_rx.len(), self.settings.workers) {
             self.send(job, Priority::Interactive);
         }
     }
 
     /// Queues a job its last worker left unfinished.
-    pub(super) fn requeue(&self, job: &Arc<Job>, interactive: bool) {
-        let priority = if interactive {
-            Priority::Interactive
-        } else {
-            Priority::Background
-        };
+    pub(super) fn requeue(&self, job: &Arc<Job>, priority: Priority) {
         if !self.send(job, priority) {
             // The worker set is stopping: end the job, leaving nothing.
             job.publish(|st| {
@@ -178,6 +173,13 @@ impl Shared {
     pub(super) fn interactive_waiting(&self) -> usize {
         self.interactive_rx.len()
     }
+}
+
+/// True when `workers` (at least one) are more than the `running` jobs
+/// and the plays `waiting` in the interactive queue: a job queued now is
+/// taken at once.
+fn a_worker_is_idle(running: usize, waiting: usize, workers: usize) -> bool {
+    running + waiting < workers.max(1)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,15 +254,8 @@ impl Workers {
         }
         let mut jobs = lock(&self.shared.jobs);
         if let Some(job) = jobs.get(&spec.key) {
-            if priority == Priority::Interactive {
-                let mut st = job.lock();
-                st.interactive = true;
-                if !st.claimed || (st.workers_on == 0 && st.has_missing()) {
-                    // Taking it from either queue runs it once: a worker
-                    // skips a job with nothing left to claim.
-                    drop(st);
-                    self.shared.send(job, Priority::Interactive);
-                }
+            if priority == Priority::Interactive && job.lock().promote() {
+                self.shared.send(job, Priority::Interactive);
             }
             return Ok(Arc::clone(job));
         }
@@ -302,26 +297,15 @@ fn worker(shared: &Shared, interactive: &Receiver<Arc<Job>>, background: &Receiv
             recv(background) -> j => j,
         };
         let Ok(job) = job else { return };
-        let first = {
-            let mut st = job.lock();
-            if st.ended() {
+        let take = job.lock().take();
+        let first = match take {
+            Take::Run { first } => first,
+            Take::Skip => continue,
+            Take::Cancel => {
+                job.changed.notify_all();
+                lock(&shared.jobs).remove(&job.spec.key);
                 continue;
             }
-            let first = !st.claimed;
-            if first {
-                st.claimed = true;
-                if st.cancel && !st.interactive {
-                    st.outcome = Some(Outcome::Cancelled);
-                    drop(st);
-                    job.changed.notify_all();
-                    lock(&shared.jobs).remove(&job.spec.key);
-                    continue;
-                }
-            } else if st.plan.is_none() || !st.has_missing() {
-                continue; // queued again to move it ahead, or nothing left
-            }
-            st.workers_on += 1;
-            first
         };
         shared.stats.running.fetch_add(1, Ordering::Relaxed);
         run::run(shared, &job, first);
@@ -343,5 +327,264 @@ pub fn set_nice(nice: i32) {
             std::thread::current().name().unwrap_or("thread"),
             io::Error::last_os_error()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::cache::KeyParts;
+    use crate::quality::Quality;
+    use crate::transcode::Options;
+    use crate::transcode::segment::tests::write_wav;
+
+    #[test]
+    fn an_idle_worker_is_one_neither_running_nor_spoken_for() {
+        // (running, waiting, workers, idle)
+        for (running, waiting, workers, idle) in [
+            (0, 0, 2, true),
+            (1, 0, 2, true),
+            (2, 0, 2, false),
+            (1, 1, 2, false),
+            (0, 2, 2, false),
+            // No workers configured still means one thread.
+            (0, 0, 0, true),
+            (1, 0, 0, false),
+        ] {
+            assert_eq!(
+                a_worker_is_idle(running, waiting, workers),
+                idle,
+                "{running} running, {waiting} waiting, {workers} workers"
+            );
+        }
+    }
+
+    /// Waits (without sleeping) until `done`, failing after 30 s.
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            thread::yield_now();
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            workers: 1,
+            nice: 0,
+            max_queue: 8,
+            retry_failed_after: Duration::from_secs(3600),
+            finish_abandoned: true,
+            abandon_grace: ABANDON_GRACE,
+        }
+    }
+
+    fn start(dir: &Path, settings: Settings) -> Workers {
+        let cache = Cache::open(&dir.join("cache"), 64 << 20).expect("the cache opens");
+        Workers::start(cache, settings).expect("the workers start")
+    }
+
+    /// A job for the file `name` in `dir`.
+    fn spec(dir: &Path, name: &str) -> JobSpec {
+        let key = Key::new(&KeyParts {
+            relative: name,
+            source_size: 1,
+            source_mtime_ns: 1,
+            quality: Quality::Low,
+            bitrate_kbps: 64,
+            lame_algorithm: 9,
+            max_art_bytes: 0,
+        });
+        JobSpec {
+            key,
+            input: dir.join(name),
+            relative: name.to_owned(),
+            opts: Options {
+                bitrate_kbps: 64,
+                lame_algorithm: 9,
+                max_art_bytes: 0,
+            },
+            cache: true,
+            protect: None,
+        }
+    }
+
+    /// A job for a one-second WAV `name`, written into `dir`.
+    fn track(dir: &Path, name: &str) -> JobSpec {
+        write_wav(&dir.join(name), 32_000, 1, 32_000);
+        spec(dir, name)
+    }
+
+    /// Keeps the one worker busy: its job's source is a FIFO, whose
+    /// open(2) blocks until [`Blocker::release`] opens the other end.
+    struct Blocker {
+        fifo: PathBuf,
+        job: Arc<Job>,
+    }
+
+    impl Blocker {
+        fn new(workers: &Workers, dir: &Path) -> Blocker {
+            let fifo = dir.join("blocker.wav");
+            let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("a C path");
+            // SAFETY: mkfifo reads the NUL-terminated path and nothing else.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+            let job = workers
+                .request(spec(dir, "blocker.wav"), Priority::Interactive)
+                .expect("the blocker is queued");
+            // Once claimed it is off the queue, and its worker blocks.
+            wait_for("the worker to take the blocker", || job.lock().claimed);
+            Blocker { fifo, job }
+        }
+
+        /// Lets the worker go on: the FIFO reads as an empty file.
+        fn release(self) {
+            drop(std::fs::File::options().write(true).open(&self.fifo));
+            assert!(matches!(self.job.wait_done(), Outcome::Failed(_)));
+        }
+    }
+
+    fn started_at(job: &Job) -> Instant {
+        job.lock().started_at.expect("the job was started")
+    }
+
+    #[test]
+    fn a_play_runs_before_background_work_queued_earlier() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workers = start(dir.path(), settings());
+        let blocker = Blocker::new(&workers, dir.path());
+        let warm = workers
+            .request(track(dir.path(), "warm.wav"), Priority::Background)
+            .expect("queued");
+        let play = workers
+            .request(track(dir.path(), "play.wav"), Priority::Interactive)
+            .expect("queued");
+        blocker.release();
+        assert!(matches!(play.wait_done(), Outcome::Cached(_)));
+        assert!(matches!(warm.wait_done(), Outcome::Cached(_)));
+        assert!(started_at(&play) < started_at(&warm));
+    }
+
+    #[test]
+    fn identical_requests_share_one_job() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workers = start(dir.path(), settings());
+        let blocker = Blocker::new(&workers, dir.path());
+        let a = workers
+            .request(track(dir.path(), "a.wav"), Priority::Background)
+            .expect("queued");
+        let again = workers
+            .request(spec(dir.path(), "a.wav"), Priority::Interactive)
+            .expect("the same job");
+        assert!(Arc::ptr_eq(&a, &again));
+        blocker.release();
+        assert!(matches!(a.wait_done(), Outcome::Cached(_)));
+        assert_eq!(workers.stats().done.load(Ordering::Relaxed), 1);
+        // Once ended, the same request is a hit for the caller, not a job.
+        assert!(workers.cache().contains(&a.spec.key));
+    }
+
+    #[test]
+    fn background_work_asked_for_interactively_moves_ahead_of_other_background_work() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workers = start(dir.path(), settings());
+        let blocker = Blocker::new(&workers, dir.path());
+        let first = workers
+            .request(track(dir.path(), "first.wav"), Priority::Background)
+            .expect("queued");
+        let second = workers
+            .request(track(dir.path(), "second.wav"), Priority::Background)
+            .expect("queued");
+        workers
+            .request(spec(dir.path(), "second.wav"), Priority::Interactive)
+            .expect("the same job, now a play");
+        blocker.release();
+        assert!(matches!(second.wait_done(), Outcome::Cached(_)));
+        assert!(matches!(first.wait_done(), Outcome::Cached(_)));
+        assert!(started_at(&second) < started_at(&first));
+        // Taken from both queues, it ran once.
+        assert_eq!(workers.stats().done.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_full_interactive_queue_turns_new_plays_away_but_not_background_work() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workers = start(
+            dir.path(),
+            Settings {
+                max_queue: 1,
+                ..settings()
+            },
+        );
+        let blocker = Blocker::new(&workers, dir.path());
+        let queued = workers
+            .request(track(dir.path(), "one.wav"), Priority::Interactive)
+            .expect("room for one");
+        let refused = workers.request(track(dir.path(), "two.wav"), Priority::Interactive);
+        assert_eq!(refused.err(), Some(Refused::Busy));
+        let warm = workers
+            .request(spec(dir.path(), "two.wav"), Priority::Background)
+            .expect("background work is never turned away");
+        // A play of a job already queued is no new miss.
+        let same = workers
+            .request(spec(dir.path(), "one.wav"), Priority::Interactive)
+            .expect("the queued job");
+        assert!(Arc::ptr_eq(&queued, &same));
+        blocker.release();
+        assert!(matches!(queued.wait_done(), Outcome::Cached(_)));
+        assert!(matches!(warm.wait_done(), Outcome::Cached(_)));
+    }
+
+    #[test]
+    fn a_background_job_cancelled_while_queued_ends_without_running() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workers = start(dir.path(), settings());
+        let blocker = Blocker::new(&workers, dir.path());
+        let warm = workers
+            .request(track(dir.path(), "warm.wav"), Priority::Background)
+            .expect("queued");
+        warm.cancel_background();
+        blocker.release();
+        assert_eq!(warm.wait_done(), Outcome::Cancelled);
+        assert!(warm.lock().started_at.is_none(), "never planned");
+        assert!(!workers.cache().part_path(&warm.spec.key).exists());
+        assert_eq!(
+            workers.stats().failed.load(Ordering::Relaxed),
+            1,
+            "the blocker only"
+        );
+    }
+
+    #[test]
+    fn a_failed_source_is_refused_until_its_retry_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bad.wav"), b"not a RIFF file at all").expect("write");
+        let workers = start(dir.path(), settings());
+        let job = workers
+            .request(spec(dir.path(), "bad.wav"), Priority::Interactive)
+            .expect("queued");
+        assert!(matches!(job.wait_done(), Outcome::Failed(_)));
+        // The failure is remembered before the outcome is published.
+        let again = workers.request(spec(dir.path(), "bad.wav"), Priority::Interactive);
+        assert_eq!(again.err(), Some(Refused::FailedRecently));
+        assert_eq!(workers.stats().failed.load(Ordering::Relaxed), 1);
+
+        let retrying = start(
+            dir.path(),
+            Settings {
+                retry_failed_after: Duration::ZERO,
+                ..settings()
+            },
+        );
+        let first = retrying
+            .request(spec(dir.path(), "bad.wav"), Priority::Interactive)
+            .expect("queued");
+        assert!(matches!(first.wait_done(), Outcome::Failed(_)));
+        let second = retrying
+            .request(spec(dir.path(), "bad.wav"), Priority::Interactive)
+            .expect("tried again at once");
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(matches!(second.wait_done(), Outcome::Failed(_)));
     }
 }

@@ -146,11 +146,17 @@ fn start(shared: &Shared, job: &Arc<Job>) -> Result<(Arc<Plan>, PcmSource), Outc
     job.changed.notify_all();
     if interactive {
         // Split a play across the idle workers.
-        for _ in 1..segments.min(shared.settings.workers.max(1) as u64) {
+        for _ in 0..helpers_to_call(segments, shared.settings.workers) {
             shared.call_idle_worker(job);
         }
     }
     Ok((plan, src))
+}
+
+/// Idle workers a play of `segments` calls in to help the one that
+/// planned it: one per further segment, up to the other `workers`.
+fn helpers_to_call(segments: u64, workers: usize) -> u64 {
+    segments.min(workers.max(1) as u64).saturating_sub(1)
 }
 
 /// Writes segment `k` at its place (or to memory once the file has
@@ -174,10 +180,8 @@ fn store(job: &Job, plan: &Plan, k: u64, bytes: Vec<u8>) -> bool {
         }
         st.in_memory.insert(k, bytes.into());
     }
-    st.segments[k as usize] = Segment::Done;
-    let last = st.all_done();
-    // From here the job is not stopped: this worker commits it.
-    st.committing |= last;
+    // From the last one on, the job is not stopped: this worker commits it.
+    let last = st.segment_written(k);
     drop(st);
     job.changed.notify_all();
     last
@@ -219,11 +223,9 @@ fn end(shared: &Shared, job: &Job, outcome: Outcome) {
         if let Some(caching) = st.caching.take() {
             let _ = fs::remove_file(&caching.part);
         }
-        st.workers_on = st.workers_on.saturating_sub(1);
-        if st.ended() {
+        if !st.begin_end() {
             return;
         }
-        st.ending = true;
     }
     shared.record_end(job, &outcome);
     job.publish(|st| st.outcome = Some(outcome));
@@ -233,13 +235,9 @@ fn end(shared: &Shared, job: &Job, outcome: Outcome) {
 /// was the last worker on it and segments are still missing, the job is
 /// queued again.
 fn leave(shared: &Shared, job: &Arc<Job>) {
-    let mut st = job.lock();
-    st.workers_on = st.workers_on.saturating_sub(1);
-    let requeue = st.workers_on == 0 && !st.ended() && st.has_missing();
-    let interactive = st.interactive;
-    drop(st);
-    if requeue {
-        shared.requeue(job, interactive);
+    let requeue = job.lock().leave();
+    if let Some(priority) = requeue {
+        shared.requeue(job, priority);
     }
 }
 
@@ -248,32 +246,36 @@ fn stop_reason(shared: &Shared, job: &Job) -> Option<&'static str> {
     if shared.stopping.load(Ordering::Relaxed) {
         return Some("the server is stopping");
     }
-    let st = job.lock();
-    if st.committing {
-        // Every segment is written; the entry is being committed.
-        return None;
-    }
-    if st.cancel && !st.interactive && st.readers == 0 {
-        return Some("its warm job was cancelled");
-    }
-    if !shared.settings.finish_abandoned
-        && st.readers == 0
-        && st.had_readers
-        && st
-            .last_reader_left
-            .is_some_and(|t| t.elapsed() >= shared.settings.abandon_grace)
-    {
-        return Some("every listener left");
-    }
-    None
+    job.lock().stop_reason(Instant::now(), &shared.settings)
 }
 
 /// Between segments: leave a job when a play is waiting in the queue and
 /// this job is background work, or has other workers on it.
 fn should_yield(shared: &Shared, job: &Job) -> bool {
-    if shared.interactive_waiting() == 0 {
-        return false;
+    job.lock().should_yield(shared.interactive_waiting())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_play_calls_in_one_helper_per_further_segment_up_to_the_other_workers() {
+        // (segments, workers, helpers called)
+        for (segments, workers, helpers) in [
+            (1, 4, 0),
+            (2, 4, 1),
+            (3, 4, 2),
+            (10, 4, 3),
+            (10, 1, 0),
+            (10, 0, 0),
+            (0, 4, 0),
+        ] {
+            assert_eq!(
+                helpers_to_call(segments, workers),
+                helpers,
+                "{segments} segments, {workers} workers"
+            );
+        }
     }
-    let st = job.lock();
-    !st.interactive || st.workers_on > 1
 }
