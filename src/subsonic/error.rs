@@ -65,7 +65,7 @@ impl fmt::Display for ApiError {
             ApiError::ServerTooOld => write!(
                 f,
                 "incompatible Subsonic REST protocol version: this server speaks {}",
-                super::node::API_VERSION
+                super::API_VERSION
             ),
             ApiError::WrongCredentials(m) => f.write_str(m),
             ApiError::MechanismNotSupported(m) => f.write_str(m),

@@ -26,6 +26,9 @@ mod system;
 
 pub use auth::{Authenticator, token};
 
+/// The protocol version tapedeck speaks.
+pub const API_VERSION: &str = "1.16.1";
+
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -13,10 +13,8 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use serde_json::{Map, Value};
 
+use super::API_VERSION;
 use super::error::ApiError;
-
-/// The protocol version tapedeck speaks.
-pub const API_VERSION: &str = "1.16.1";
 
 /// The XML namespace of every answer (the 1.16.1 XSD's target namespace).
 pub const XMLNS: &str = "http://subsonic.org/restapi";
