@@ -25,8 +25,8 @@ pub struct CacheStats {
 /// The counters of [`CacheStats`] a running server adds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerStats {
-    /// `cache_size_bytes` in MiB, one decimal.
-    pub cache_size_mb: f64,
+    /// `cache_size_bytes` in MiB (2^20 bytes), one decimal.
+    pub cache_size_mib: f64,
     /// Bytes reserved by transcodes in progress.
     pub reserved_bytes: u64,
     pub hits: u64,

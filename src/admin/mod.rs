@@ -111,7 +111,7 @@ fn server_stats(ctx: &Admin, workers: &Workers) -> CacheStats {
         cache_size_bytes: c.size_bytes,
         budget_bytes: c.budget_bytes,
         server: Some(ServerStats {
-            cache_size_mb: (c.size_bytes as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+            cache_size_mib: (c.size_bytes as f64 / 1_048_576.0 * 10.0).round() / 10.0,
             reserved_bytes: c.reserved_bytes,
             hits: c.hits,
             misses: c.misses,

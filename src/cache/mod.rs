@@ -100,9 +100,10 @@ impl State {
     }
 }
 
-/// Counters and sizes for `/admin/cache/stats`.
+/// The cache's sizes and counters now (what `/admin/cache/stats`
+/// reports, as `reports::CacheStats`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheStats {
+pub struct Usage {
     /// Bytes of complete entries.
     pub size_bytes: u64,
     /// Bytes reserved by in-flight writes.
@@ -612,9 +613,9 @@ impl Cache {
     }
 
     /// Current sizes and counters.
-    pub fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> Usage {
         let st = self.lock();
-        CacheStats {
+        Usage {
             size_bytes: st.used_bytes,
             reserved_bytes: st.reserved_bytes,
             files: st.entries.len() as u64,

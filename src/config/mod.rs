@@ -136,17 +136,26 @@ pub struct TranscodeConfig {
     /// Cover art above this many bytes is left out of transcoded MP3s.
     pub max_art_bytes: u64,
     /// Interactive transcodes allowed to wait before new misses are turned
-    /// away (see `on_busy_503`).
+    /// away (see `on_busy`).
     pub max_queue: usize,
-    /// When the queue is full: `false` serves the original, `true` answers
-    /// 503 with `Retry-After`.
-    pub on_busy_503: bool,
+    /// What a play gets when the queue is full (`transcode.on_busy`).
+    pub on_busy: OnBusy,
     /// How long a source whose transcode failed is served as the original
     /// before it is tried again.
     pub retry_failed_after: Duration,
     /// Whether a transcode every listener has left runs to the end.
     pub finish_abandoned: bool,
     pub bitrate_kbps: Bitrates,
+}
+
+/// What a play gets when every transcoder is busy and `max_queue` plays
+/// wait already (`transcode.on_busy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBusy {
+    /// The file as it is (`"original"`): it plays, at the original's size.
+    ServeOriginal,
+    /// `503` with `Retry-After` (`"503"`): the client retries shortly.
+    Unavailable,
 }
 
 /// CBR bitrate of each transcoded level, in kbit/s.

@@ -19,8 +19,8 @@ use super::{
     DEFAULT_MAX_ART_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE,
     DEFAULT_MAX_SOCKETS, DEFAULT_METADATA_CACHE_ENTRIES, DEFAULT_NICE, DEFAULT_READ_TIMEOUT_SECS,
     DEFAULT_RETRY_FAILED_AFTER_SECS, DEFAULT_WRITE_TIMEOUT_SECS, LibraryConfig, MIN_TOKEN_LEN,
-    Origin, Overrides, ServerConfig, StateConfig, TranscodeConfig, User, WarmConfig, auto_workers,
-    default_cache_dir, default_music_dir, default_state_dir, parse_warm_qualities,
+    OnBusy, Origin, Overrides, ServerConfig, StateConfig, TranscodeConfig, User, WarmConfig,
+    auto_workers, default_cache_dir, default_music_dir, default_state_dir, parse_warm_qualities,
 };
 use crate::quality::Quality;
 
@@ -169,11 +169,11 @@ pub(super) fn transcode(
             1..=1000,
             "transcodes allowed to wait for a worker",
         )?,
-        on_busy_503: {
+        on_busy: {
             let (v, origin) = src.take(raw.on_busy, "original".to_owned());
             match v.as_str() {
-                "original" => false,
-                "503" => true,
+                "original" => OnBusy::ServeOriginal,
+                "503" => OnBusy::Unavailable,
                 other => {
                     return Err(invalid(
                         origin,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use log::{debug, info, warn};
 
 use crate::app::App;
+use crate::config::OnBusy;
 use crate::http::files;
 use crate::http::range::{self, RangeOutcome};
 use crate::http::reply::{Body, Reply, Stream};
@@ -206,13 +207,12 @@ fn stream_job<'a>(
                 "{}: {} transcodes waiting; {}",
                 file.relative,
                 workers.queue_depth(),
-                if app.config.transcode.on_busy_503 {
-                    "answering 503"
-                } else {
-                    "serving the original"
+                match app.config.transcode.on_busy {
+                    OnBusy::Unavailable => "answering 503",
+                    OnBusy::ServeOriginal => "serving the original",
                 }
             );
-            if app.config.transcode.on_busy_503 {
+            if app.config.transcode.on_busy == OnBusy::Unavailable {
                 return Some(
                     Reply::error(503, "all transcoders are busy; retry shortly")
                         .header("Retry-After", "5"),

@@ -439,8 +439,8 @@ impl Drop for JobReader {
     }
 }
 
-/// Where the bytes a reader wants next are.
-enum Source {
+/// Where the bytes a reader wants next are held.
+enum Held {
     Memory(Arc<[u8]>, u64),
     File(Arc<File>),
 }
@@ -480,8 +480,8 @@ impl Read for JobReader {
                 if self.job.reader_at(&mut st, k) {
                     let seg = layout.segment_bytes(k);
                     let source = match (st.in_memory.get(&k), &st.file) {
-                        (Some(bytes), _) => Source::Memory(Arc::clone(bytes), seg.start),
-                        (None, Some(file)) => Source::File(Arc::clone(file)),
+                        (Some(bytes), _) => Held::Memory(Arc::clone(bytes), seg.start),
+                        (None, Some(file)) => Held::File(Arc::clone(file)),
                         (None, None) => return Err(io::Error::other("transcode output missing")),
                     };
                     break (source, seg.end.min(self.end));
@@ -502,12 +502,12 @@ impl Read for JobReader {
         };
         let want = ((upto - self.pos) as usize).min(buf.len());
         let n = match source {
-            Source::Memory(bytes, start) => {
+            Held::Memory(bytes, start) => {
                 let at = (self.pos - start) as usize;
                 buf[..want].copy_from_slice(&bytes[at..at + want]);
                 want
             }
-            Source::File(file) => file.read_at(&mut buf[..want], self.pos)?,
+            Held::File(file) => file.read_at(&mut buf[..want], self.pos)?,
         };
         if n == 0 {
             return Err(io::Error::new(

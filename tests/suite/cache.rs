@@ -320,7 +320,7 @@ fn admin_needs_the_token_when_one_is_set() {
     assert_eq!(r.status, 200);
     for key in [
         "cache_size_bytes",
-        "cache_size_mb",
+        "cache_size_mib",
         "cached_files",
         "cache_dir",
         "budget_bytes",
