@@ -5,12 +5,14 @@
 //! way: [`http`] translates requests into calls on the [`app::App`] and
 //! results into replies; the services below it ([`workers`], [`warm`],
 //! [`prefetch`], [`catalog`], [`cache`], [`library`]) know nothing of HTTP,
-//! and [`transcode`] knows nothing of the cache.
+//! and [`transcode`] knows nothing of the cache. [`demo`] makes the library
+//! served when there is no music directory at all (with [`transcode`]).
 
 pub mod app;
 pub mod cache;
 pub mod catalog;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod library;
 pub mod mp3;

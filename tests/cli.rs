@@ -78,8 +78,12 @@ fn printed_default_config_passes_config_check() {
 
 #[test]
 fn missing_music_directory_stops_start_with_a_clear_error() {
+    // Given: a missing default is served as the demo library (tests/demo.rs).
     let home = tempfile::tempdir().unwrap();
-    let out = run(tapedeck(home.path()).args(["--listen", "127.0.0.1:0"]));
+    let music = home.path().join("Music");
+    let out = run(tapedeck(home.path())
+        .args(["--listen", "127.0.0.1:0", "--music"])
+        .arg(music));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

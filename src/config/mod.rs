@@ -7,6 +7,8 @@
 //! unknown key, a wrong type, a budget of "12 parsecs", a music root that does
 //! not exist) is reported as a [`ConfigError`] naming the file, line, column
 //! and what to write instead, so the server never starts half-configured.
+//! The one exception is the built-in default `~/Music` missing, as on a fresh
+//! machine: then the [demo library](crate::demo) is served.
 
 mod default_toml;
 mod raw;
@@ -25,8 +27,8 @@ use crate::quality::Quality;
 pub use default_toml::default_toml;
 pub use raw::expand_tilde;
 use raw::{
-    RawConfig, Source, check_bitrate, check_music_root, display_with_tilde, in_range, invalid,
-    line_column, parse_listen, parse_size,
+    RawConfig, Source, check_bitrate, display_with_tilde, in_range, invalid, line_column,
+    music_root_or_demo, parse_listen, parse_size,
 };
 pub use users::User;
 
@@ -101,8 +103,13 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryConfig {
-    /// The music root, canonical (absolute, symlinks resolved).
+    /// The music root, canonical (absolute, symlinks resolved); for the
+    /// demo library, its place in the cache directory, which `App::new`
+    /// fills.
     pub root: PathBuf,
+    /// No root was configured and `~/Music` does not exist: `root` is the
+    /// demo library ([`crate::demo`]).
+    pub demo: bool,
     /// Whether symlinks inside the root are followed (never out of it).
     pub follow_symlinks: bool,
     /// Tracks whose tags are kept in memory (least recently used dropped).
@@ -541,12 +548,14 @@ impl Config {
                     None => (default_music_dir(), Origin::Default),
                 },
             };
+            let (root, demo) = if overrides.music_unused {
+                (root, false)
+            } else {
+                music_root_or_demo(root, origin, &cache.dir)?
+            };
             LibraryConfig {
-                root: if overrides.music_unused {
-                    root
-                } else {
-                    check_music_root(root, origin)?
-                },
+                root,
+                demo,
                 follow_symlinks: raw.library.follow_symlinks.unwrap_or(true),
                 metadata_cache_entries,
             }

@@ -19,6 +19,8 @@ use crate::quality::Quality;
 struct Version {
     name: &'static str,
     version: &'static str,
+    /// Serving the demo library: the player says where to point tapedeck.
+    demo: bool,
 }
 
 /// Answers one request. Never panics on client input; a bug that does
@@ -87,6 +89,7 @@ fn route(ctx: &Context, req: &Request) -> Result<Reply, HttpError> {
                 &Version {
                     name: "tapedeck",
                     version: env!("CARGO_PKG_VERSION"),
+                    demo: ctx.app.config.library.demo,
                 },
             ))
         }
