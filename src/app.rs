@@ -70,7 +70,7 @@ impl fmt::Display for AppError {
         match self {
             AppError::Demo(e) => write!(
                 f,
-                "no music directory, and no demo library: {e}; point --music at your music"
+                "no music directory was given and the default one does not exist, and {e}; point --music at your music"
             ),
             AppError::Library(e) => write!(f, "opening the music root: {e}"),
             AppError::Cache { dir, err } => write!(f, "opening the cache {dir}: {err}"),

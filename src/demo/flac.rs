@@ -48,22 +48,36 @@ pub fn encode(
     assert!((1..=8).contains(&channels) && samples.len().is_multiple_of(channels));
     assert!(sample_rate_hz > 0 && sample_rate_hz < 1 << 20);
     let total_frames = samples.len() / channels;
+    let comments = vorbis_comment(vendor, comments);
+    let frame_count = total_frames.div_ceil(BLOCK_SIZE);
+    // Frames are written straight after the metadata, into the one buffer;
+    // STREAMINFO's frame sizes and MD5 are filled in at the end.
+    let mut out = Vec::with_capacity(
+        4 + 4 + 34 + 4 + comments.len() + samples.len() * 2 + frame_count * (16 + channels),
+    );
+    out.extend_from_slice(b"fLaC");
+    metadata_block(&mut out, STREAMINFO, false, &[0; 34]);
+    let info_at = out.len() - 34;
+    metadata_block(&mut out, VORBIS_COMMENT, true, &comments);
 
-    let mut frames = Vec::with_capacity(samples.len() * 2 + total_frames / BLOCK_SIZE * 32);
+    let mut md5 = Md5::new();
+    let mut le_bytes = Vec::with_capacity(BLOCK_SIZE * channels * 2);
     let (mut min_frame_bytes, mut max_frame_bytes) = (usize::MAX, 0);
     for (number, block) in samples.chunks(BLOCK_SIZE * channels).enumerate() {
-        let start = frames.len();
-        write_frame(&mut frames, number as u32, block, channels, sample_rate_hz);
-        let len = frames.len() - start;
+        let start = out.len();
+        write_frame(&mut out, number as u32, block, channels, sample_rate_hz);
+        let len = out.len() - start;
         min_frame_bytes = min_frame_bytes.min(len);
         max_frame_bytes = max_frame_bytes.max(len);
+        // §8.2: the MD5 is of the samples interleaved, little-endian.
+        le_bytes.clear();
+        le_bytes.extend(block.iter().flat_map(|s| s.to_le_bytes()));
+        md5.update(&le_bytes);
     }
     if total_frames == 0 {
         min_frame_bytes = 0;
     }
 
-    let mut out = Vec::with_capacity(frames.len() + 256);
-    out.extend_from_slice(b"fLaC");
     let mut info = Vec::with_capacity(34);
     info.extend_from_slice(&(BLOCK_SIZE as u16).to_be_bytes());
     info.extend_from_slice(&(BLOCK_SIZE as u16).to_be_bytes());
@@ -76,15 +90,8 @@ pub fn encode(
         | ((16 - 1) << 36)
         | (total_frames as u64 & ((1 << 36) - 1));
     info.extend_from_slice(&packed.to_be_bytes());
-    info.extend_from_slice(&md5_of(samples));
-    metadata_block(&mut out, STREAMINFO, false, &info);
-    metadata_block(
-        &mut out,
-        VORBIS_COMMENT,
-        true,
-        &vorbis_comment(vendor, comments),
-    );
-    out.extend_from_slice(&frames);
+    info.extend_from_slice(&md5.finalize());
+    out[info_at..info_at + 34].copy_from_slice(&info);
     out
 }
 
@@ -179,16 +186,6 @@ fn coded_number(out: &mut Vec<u8>, n: u32) {
     for i in (0..continuation).rev() {
         out.push(0x80 | ((n >> (6 * i)) & 0x3F) as u8);
     }
-}
-
-/// The STREAMINFO MD5 (§8.2): the samples interleaved, little-endian.
-fn md5_of(samples: &[i16]) -> [u8; 16] {
-    let mut h = Md5::new();
-    for chunk in samples.chunks(4096) {
-        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
-        h.update(&bytes);
-    }
-    h.finalize().into()
 }
 
 fn be24(n: usize) -> [u8; 3] {
@@ -313,7 +310,8 @@ mod tests {
         assert_eq!((packed >> 41) & 7, 1);
         assert_eq!((packed >> 36) & 31, 15);
         assert_eq!(packed & ((1 << 36) - 1), (BLOCK_SIZE * 2 + 100) as u64);
-        assert_eq!(&info[18..], &md5_of(&samples));
+        let le: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        assert_eq!(info[18..], Md5::digest(&le)[..]);
     }
 
     #[test]

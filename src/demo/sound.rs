@@ -1,7 +1,7 @@
 //! What the demo library is made of: a strummed chord as 16-bit PCM, a WAV
 //! file around it with RIFF INFO tags, and a cover picture. All of it is
-//! computed, deterministically, so a regenerated library is byte for byte
-//! the one before and nothing needs to be shipped in the binary.
+//! computed, deterministically, so a library made again by the same build
+//! is byte for byte the one before, and nothing is shipped in the binary.
 
 use std::f64::consts::TAU;
 
@@ -29,26 +29,35 @@ const NOTE_AMPLITUDE: f64 = 0.16;
 pub fn chord(notes_hz: &[f64], seconds: f64) -> Vec<i16> {
     let rate = f64::from(SAMPLE_RATE_HZ);
     let frames = (seconds * rate).round() as usize;
-    let mut out = vec![0f64; frames * CHANNELS];
     let spread = notes_hz.len().saturating_sub(1).max(1) as f64;
-    for (i, &f) in notes_hz.iter().enumerate() {
-        // Equal-power pan from 30% left to 30% right.
-        let pan = 0.2 + 0.6 * (i as f64 / spread);
-        let (left, right) = ((pan * TAU / 4.0).cos(), (pan * TAU / 4.0).sin());
-        let onset = i as f64 * STRUM_S;
-        for n in ((onset * rate) as usize)..frames {
-            let t = n as f64 / rate - onset;
+    // Equal-power pan from 30% left to 30% right, and the onset of each.
+    let notes: Vec<(f64, f64, f64, f64)> = notes_hz
+        .iter()
+        .enumerate()
+        .map(|(i, &f)| {
+            let pan = (0.2 + 0.6 * (i as f64 / spread)) * TAU / 4.0;
+            (f, pan.cos(), pan.sin(), i as f64 * STRUM_S)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(frames * CHANNELS);
+    for n in 0..frames {
+        let now = n as f64 / rate;
+        let (mut left, mut right) = (0.0, 0.0);
+        for &(f, to_left, to_right, onset) in &notes {
+            let t = now - onset;
+            if t < 0.0 {
+                continue;
+            }
             let tone = (TAU * f * t).sin()
                 + 0.3 * (TAU * 2.0 * f * t).sin()
                 + 0.1 * (TAU * 3.0 * f * t).sin();
-            let v = NOTE_AMPLITUDE * tone * envelope(t, seconds - (n as f64 / rate));
-            out[n * CHANNELS] += v * left;
-            out[n * CHANNELS + 1] += v * right;
+            let v = NOTE_AMPLITUDE * tone * envelope(t, seconds - now);
+            left += v * to_left;
+            right += v * to_right;
         }
+        out.extend([left, right].map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16));
     }
-    out.into_iter()
-        .map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect()
+    out
 }
 
 /// Gain `t` seconds into a note, `left` seconds before the track ends.
@@ -70,22 +79,28 @@ pub fn wav(samples: &[i16], channels: u16, rate_hz: u32, info: &[(&[u8; 4], &str
         text.push(0);
         chunk(&mut list, id, &text);
     }
-    let mut fmt = Vec::with_capacity(16);
     let block_align = channels * 2;
-    fmt.extend_from_slice(&1u16.to_le_bytes()); // WAVE_FORMAT_PCM
-    fmt.extend_from_slice(&channels.to_le_bytes());
-    fmt.extend_from_slice(&rate_hz.to_le_bytes());
-    fmt.extend_from_slice(&(rate_hz * u32::from(block_align)).to_le_bytes());
-    fmt.extend_from_slice(&block_align.to_le_bytes());
-    fmt.extend_from_slice(&16u16.to_le_bytes());
-    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-
-    let mut body = b"WAVE".to_vec();
-    chunk(&mut body, b"fmt ", &fmt);
-    chunk(&mut body, b"LIST", &list);
-    chunk(&mut body, b"data", &data);
-    let mut out = Vec::with_capacity(body.len() + 8);
-    chunk(&mut out, b"RIFF", &body);
+    let data_bytes = samples.len() * 2;
+    let riff_bytes = 4 + (8 + 16) + (8 + list.len() + list.len() % 2) + 8 + data_bytes;
+    // One buffer, written in order: the sizes are all known up front.
+    let mut out = Vec::with_capacity(8 + riff_bytes + 1);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(riff_bytes as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVE");
+    out.extend_from_slice(b"fmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // WAVE_FORMAT_PCM
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&rate_hz.to_le_bytes());
+    out.extend_from_slice(&(rate_hz * u32::from(block_align)).to_le_bytes());
+    out.extend_from_slice(&block_align.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    chunk(&mut out, b"LIST", &list);
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data_bytes as u32).to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
     out
 }
 
