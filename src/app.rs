@@ -12,6 +12,7 @@ use log::error;
 use crate::cache::Cache;
 use crate::catalog::{Catalog, Scanner};
 use crate::config::Config;
+use crate::demo::{self, DemoError};
 use crate::library::Library;
 use crate::prefetch::Prefetcher;
 use crate::state::Store;
@@ -54,6 +55,8 @@ pub struct App {
 /// Why the services could not be assembled.
 #[derive(Debug)]
 pub enum AppError {
+    /// There is no music directory and the demo library could not be made.
+    Demo(DemoError),
     /// The music root vanished between validation and now.
     Library(io::Error),
     /// The cache directory cannot be used ([`Mode::Command`] only).
@@ -65,6 +68,10 @@ pub enum AppError {
 impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            AppError::Demo(e) => write!(
+                f,
+                "no music directory was given and the default one does not exist, and {e}; point --music at your music"
+            ),
             AppError::Library(e) => write!(f, "opening the music root: {e}"),
             AppError::Cache { dir, err } => write!(f, "opening the cache {dir}: {err}"),
             AppError::Thread(e) => write!(f, "starting a thread: {e}"),
@@ -77,11 +84,25 @@ impl std::error::Error for AppError {}
 impl App {
     /// Builds the services from a validated config.
     ///
-    /// Errors: [`AppError::Library`] when the music root cannot be opened,
+    /// With no music directory ([`LibraryConfig::demo`](crate::config::LibraryConfig::demo)),
+    /// the demo library is written first, when it is not there already.
+    ///
+    /// Errors: [`AppError::Demo`] when the demo library cannot be written,
+    /// [`AppError::Library`] when the music root cannot be opened,
     /// [`AppError::Cache`] for an unusable cache in [`Mode::Command`],
     /// [`AppError::Thread`] when a worker, warm or prefetch thread cannot
     /// be started.
     pub fn new(config: Config, mode: Mode) -> Result<App, AppError> {
+        if config.library.demo {
+            let root = &config.library.root;
+            if demo::ensure(root).map_err(AppError::Demo)? == demo::Outcome::Made {
+                log::info!("demo library written to {}", root.display());
+            }
+            log::warn!(
+                "demo library at {}: point --music at your music",
+                root.display()
+            );
+        }
         let library = Library::new(&config.library.root, config.library.follow_symlinks)
             .map_err(AppError::Library)?;
         let catalog = Arc::new(Catalog::new(

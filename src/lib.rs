@@ -16,7 +16,8 @@
 //!   decoding) and [`play`].
 //! - The services below them ([`workers`], [`warm`], [`prefetch`],
 //!   [`catalog`], [`cache`], [`state`], [`library`], [`ids`]) know nothing
-//!   of HTTP, and [`transcode`] knows nothing of the cache.
+//!   of HTTP, and [`transcode`] knows nothing of the cache. [`demo`] makes
+//!   the library served when there is no music directory at all.
 //!
 //! `python3 .ci/import-cycles.py` checks that no import circle exists.
 
@@ -25,6 +26,7 @@ pub mod app;
 pub mod cache;
 pub mod catalog;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod library;

@@ -7,6 +7,8 @@
 //! unknown key, a wrong type, a budget of "12 parsecs", a music root that does
 //! not exist) is reported as a [`ConfigError`] naming the file, line, column
 //! and what to write instead, so the server never starts half-configured.
+//! The one exception is the built-in default `~/Music` missing, as on a fresh
+//! machine: then the [demo library](crate::demo) is served.
 //!
 //! `raw.rs` holds what the file says and the checks of single values,
 //! `sections.rs` one function per section that validates its raw table
@@ -104,8 +106,13 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryConfig {
-    /// The music root, canonical (absolute, symlinks resolved).
+    /// The music root, canonical (absolute, symlinks resolved); for the
+    /// demo library, its place in the cache directory, which `App::new`
+    /// fills.
     pub root: PathBuf,
+    /// No root was configured and `~/Music` does not exist: `root` is the
+    /// demo library ([`crate::demo`]).
+    pub demo: bool,
     /// Whether symlinks inside the root are followed (never out of it).
     pub follow_symlinks: bool,
     /// Tracks whose tags are kept in memory (least recently used dropped).
@@ -353,7 +360,7 @@ impl Config {
         let cache = sections::cache(raw.cache, &src, overrides)?;
         let transcode = sections::transcode(raw.transcode, &src)?;
         let admin = sections::admin(raw.admin, &src)?;
-        let library = sections::library(raw.library, &src, overrides)?;
+        let library = sections::library(raw.library, &src, overrides, &cache.dir)?;
         let users = users::validate(raw.users, &src)?;
         server.web_user = sections::web_user(web_user, &users, &src)?;
         let state = sections::state(raw.state, &src, overrides);

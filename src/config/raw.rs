@@ -277,6 +277,23 @@ pub(super) fn parse_size(
     Ok(size.as_u64())
 }
 
+/// The music root to serve, and whether it is the demo library. On a fresh
+/// machine the built-in default (`~/Music`) may be missing: then the demo
+/// library in `cache_dir` stands in for it ([`crate::demo`]; `App::new`
+/// writes it). A root that was given, on the command line or in a file,
+/// must exist.
+pub(super) fn music_root_or_demo(
+    path: PathBuf,
+    origin: Origin,
+    cache_dir: &Path,
+) -> Result<(PathBuf, bool), ConfigError> {
+    let missing = matches!(std::fs::metadata(&path), Err(e) if e.kind() == io::ErrorKind::NotFound);
+    if origin == Origin::Default && missing {
+        return Ok((crate::demo::location(cache_dir), true));
+    }
+    check_music_root(path, origin).map(|root| (root, false))
+}
+
 pub(super) fn check_music_root(path: PathBuf, origin: Origin) -> Result<PathBuf, ConfigError> {
     const KEY: &str = "library.root";
     let shown = display_with_tilde(&path);

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::raw::{
     RawAdmin, RawCache, RawLibrary, RawServer, RawState, RawTranscode, RawWarm, Source,
-    check_bitrate, check_music_root, display_with_tilde, in_range, invalid, parse_listen,
+    check_bitrate, display_with_tilde, in_range, invalid, music_root_or_demo, parse_listen,
     parse_size,
 };
 use super::{
@@ -244,11 +244,13 @@ pub(super) fn admin(raw: RawAdmin, src: &Source<'_>) -> Result<AdminConfig, Conf
 }
 
 /// `[library]`; `--music` wins over `library.root`, which must be a
-/// readable directory unless the music root is not used.
+/// readable directory unless the music root is not used. With neither and
+/// no `~/Music`, the demo library in `cache_dir` is served.
 pub(super) fn library(
     raw: RawLibrary,
     src: &Source<'_>,
     overrides: &Overrides,
+    cache_dir: &std::path::Path,
 ) -> Result<LibraryConfig, ConfigError> {
     let metadata_cache_entries = in_range(
         src.take(raw.metadata_cache_entries, DEFAULT_METADATA_CACHE_ENTRIES),
@@ -263,12 +265,14 @@ pub(super) fn library(
             None => (default_music_dir(), Origin::Default),
         },
     };
+    let (root, demo) = if overrides.music_unused {
+        (root, false)
+    } else {
+        music_root_or_demo(root, origin, cache_dir)?
+    };
     Ok(LibraryConfig {
-        root: if overrides.music_unused {
-            root
-        } else {
-            check_music_root(root, origin)?
-        },
+        root,
+        demo,
         follow_symlinks: raw.follow_symlinks.unwrap_or(true),
         metadata_cache_entries,
     })

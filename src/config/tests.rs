@@ -1,6 +1,6 @@
 //! Unit tests of config loading and validation.
 
-use super::raw::display_with_tilde;
+use super::raw::{display_with_tilde, music_root_or_demo};
 use super::*;
 
 fn music_dir() -> tempfile::TempDir {
@@ -143,6 +143,65 @@ fn missing_music_root_from_flag_names_the_flag() {
         err.to_string(),
         "--music: music directory /definitely/not/here does not exist"
     );
+}
+
+#[test]
+fn a_missing_default_music_dir_means_the_demo_library() {
+    let dir = music_dir();
+    let cache = dir.path().join("cache");
+    let (root, demo) =
+        music_root_or_demo(dir.path().join("Music"), Origin::Default, &cache).unwrap();
+    assert!(demo);
+    assert_eq!(root, crate::demo::location(&cache));
+    // Deciding writes nothing; App::new makes the library.
+    assert!(!cache.exists());
+}
+
+#[test]
+fn an_existing_default_music_dir_is_served_not_the_demo() {
+    let dir = music_dir();
+    let (root, demo) = music_root_or_demo(
+        dir.path().to_owned(),
+        Origin::Default,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    assert!(!demo);
+    assert_eq!(root, std::fs::canonicalize(dir.path()).unwrap());
+}
+
+#[test]
+fn a_missing_music_dir_that_was_given_is_an_error_not_the_demo() {
+    let cache = music_dir();
+    let missing = cache.path().join("Music");
+    let origins = [
+        Origin::Flag("--music"),
+        Origin::File {
+            path: PathBuf::from("t.toml"),
+            line: 2,
+            column: 8,
+        },
+    ];
+    for origin in origins {
+        let err = music_root_or_demo(missing.clone(), origin.clone(), cache.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("does not exist"),
+            "{origin:?}: {err}"
+        );
+    }
+    // Through the whole load as well: the flag and the file's root.
+    let overrides = Overrides {
+        music: Some(missing.clone()),
+        cache: Some(cache.path().to_owned()),
+        ..Overrides::default()
+    };
+    assert!(Config::from_toml("", Path::new("t.toml"), &overrides).is_err());
+    let text = format!("[library]\nroot = {:?}\n", missing.display().to_string());
+    let overrides = Overrides {
+        cache: Some(cache.path().to_owned()),
+        ..Overrides::default()
+    };
+    assert!(Config::from_toml(&text, Path::new("t.toml"), &overrides).is_err());
 }
 
 #[test]

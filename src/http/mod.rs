@@ -522,25 +522,28 @@ mod tests {
         // One handler thread: if the panic ended it, every later request
         // would be a 503.
         let server = ok_server(1);
+        // The one handler may still be finishing the connection before
+        // (a 503 then); a lost handler would make every answer a 503.
+        let when_free = |requests: &[u8]| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let answer = exchange(server.addr(), requests);
+                if !answer.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
+                    return answer;
+                }
+                std::thread::yield_now();
+            }
+        };
         for _ in 0..3 {
             let mut both = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
             both.extend_from_slice(FAULT);
-            let answer = exchange(server.addr(), &both);
+            let answer = when_free(&both);
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
             assert!(
                 answer.contains("HTTP/1.1 400"),
                 "the second is refused: {answer}"
             );
-            // The handler may still be finishing that connection (a 503
-            // then); a lost handler would make it 503 for good.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let answer = loop {
-                let answer = exchange(server.addr(), CLOSE);
-                if !answer.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
-                    break answer;
-                }
-                std::thread::yield_now();
-            };
+            let answer = when_free(CLOSE);
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         }
         server.shutdown();

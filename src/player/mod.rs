@@ -22,6 +22,8 @@ use crate::surface::{HttpError, decode_dir_path, decode_path, only_get_or_head, 
 struct Version {
     name: &'static str,
     version: &'static str,
+    /// Serving the demo library: the player says where to point tapedeck.
+    demo: bool,
 }
 
 /// The web user and the store, when both exist.
@@ -101,6 +103,7 @@ fn api_route(app: &App, req: &Request, rest: &str) -> Result<Reply, HttpError> {
                 &Version {
                     name: "tapedeck",
                     version: env!("CARGO_PKG_VERSION"),
+                    demo: app.config.library.demo,
                 },
             ))
         }

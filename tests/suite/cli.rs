@@ -10,15 +10,7 @@ use std::time::{Duration, Instant};
 
 /// The binary (see [`common::binary`]) with HOME and XDG dirs pointed into
 /// `home`, so a developer's own config or music never leaks into a test.
-fn tapedeck(home: &std::path::Path) -> Command {
-    let mut c = common::binary();
-    c.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env_remove("XDG_MUSIC_DIR")
-        .env_remove("JOURNAL_STREAM");
-    c
-}
+use common::binary_at_home as tapedeck;
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run tapedeck")
@@ -78,8 +70,12 @@ fn printed_default_config_passes_config_check() {
 
 #[test]
 fn missing_music_directory_stops_start_with_a_clear_error() {
+    // Given: a missing default is served as the demo library (tests/demo.rs).
     let home = tempfile::tempdir().unwrap();
-    let out = run(tapedeck(home.path()).args(["--listen", "127.0.0.1:0"]));
+    let music = home.path().join("Music");
+    let out = run(tapedeck(home.path())
+        .args(["--listen", "127.0.0.1:0", "--music"])
+        .arg(music));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

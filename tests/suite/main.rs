@@ -14,6 +14,7 @@ mod api;
 mod browser;
 mod cache;
 mod cli;
+mod demo;
 mod headers;
 mod listening;
 mod seek;

@@ -459,6 +459,18 @@ document.addEventListener('keydown', (e) => {
 });
 
 window.addEventListener('hashchange', route);
+// Without a music directory the server plays its demo library: say how to
+// give it real music, until dismissed.
+getJSON('/api/version').then((v) => {
+  if (!v.demo || localStorage.getItem('tapedeck.demoDismissed')) return;
+  const notice = el('div', { class: 'notice', role: 'note' },
+    el('span', {}, 'demo library: point ', el('code', {}, '--music'), ' at your music'),
+    el('button', { type: 'button', 'aria-label': 'Dismiss', title: 'Dismiss', onclick: () => {
+      notice.remove();
+      localStorage.setItem('tapedeck.demoDismissed', '1');
+    } }, '×'));
+  document.body.insertBefore(notice, $('view'));
+}).catch(() => {});
 getJSON('/api/listening').then((mine) => {
   state.user = mine.user;
   for (const b of document.querySelectorAll('.star')) b.hidden = !state.user || (b.id === 'star' && state.index < 0);

@@ -189,6 +189,19 @@ pub fn binary() -> std::process::Command {
     }
 }
 
+/// [`binary`] with HOME and the XDG directories pointed into `home`, so a
+/// developer's own config, cache or ~/Music never leaks in.
+pub fn binary_at_home(home: &Path) -> std::process::Command {
+    let mut c = binary();
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env_remove("XDG_MUSIC_DIR")
+        .env_remove("JOURNAL_STREAM");
+    c
+}
+
 /// Sends `request` verbatim, reads until the server closes, parses one response.
 pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
