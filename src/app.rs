@@ -95,7 +95,7 @@ impl App {
     pub fn new(config: Config, mode: Mode) -> Result<App, AppError> {
         if config.library.demo {
             let root = &config.library.root;
-            if demo::ensure(root).map_err(AppError::Demo)? == demo::Outcome::Made {
+            if demo::ensure(root).map_err(AppError::Demo)? == demo::Ensured::Made {
                 log::info!("demo library written to {}", root.display());
             }
             log::warn!(

@@ -120,7 +120,7 @@ pub fn location(cache_dir: &Path) -> PathBuf {
 
 /// Whether [`ensure`] found the library or had to make it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ensured {
     Found,
     Made,
 }
@@ -163,9 +163,9 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DemoError + '_ {
 /// Errors: [`DemoError::Io`] when the parent directory cannot be created
 /// or written; the others are not expected (everything encoded is made
 /// here).
-pub fn ensure(dir: &Path) -> Result<Outcome, DemoError> {
+pub fn ensure(dir: &Path) -> Result<Ensured, DemoError> {
     if is_complete(dir) {
-        return Ok(Outcome::Found);
+        return Ok(Ensured::Found);
     }
     let parent = dir
         .parent()
@@ -191,7 +191,7 @@ pub fn ensure(dir: &Path) -> Result<Outcome, DemoError> {
         // Another start may have put a complete library in the meantime.
         if is_complete(dir) {
             let _ = fs::remove_dir_all(&old);
-            return Ok(Outcome::Made);
+            return Ok(Ensured::Made);
         }
         return Err(DemoError::Io {
             path: dir.to_owned(),
@@ -203,7 +203,7 @@ pub fn ensure(dir: &Path) -> Result<Outcome, DemoError> {
         remove_tree(&old)?;
     }
     release_freed_memory();
-    Ok(Outcome::Made)
+    Ok(Ensured::Made)
 }
 
 /// glibc keeps the megabytes freed after making the library (PCM and

@@ -68,7 +68,7 @@ fn track_path(dir: &Path, track: &Track) -> PathBuf {
 #[test]
 fn the_first_run_makes_four_tracks_and_a_cover_in_one_album_folder() {
     let (cache, dir) = place();
-    assert_eq!(ensure(&dir).unwrap(), Outcome::Made);
+    assert_eq!(ensure(&dir).unwrap(), Ensured::Made);
     assert!(is_complete(&dir));
     assert_eq!(names_in(&dir), [MANIFEST, ALBUM_DIR]);
     assert_eq!(
@@ -159,7 +159,7 @@ fn a_second_run_finds_the_library_and_writes_nothing() {
     let stamp = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
     let manifest_time = stamp(&dir.join(MANIFEST));
     let before = snapshot(&dir);
-    assert_eq!(ensure(&dir).unwrap(), Outcome::Found);
+    assert_eq!(ensure(&dir).unwrap(), Ensured::Found);
     assert_eq!(snapshot(&dir), before);
     assert_eq!(stamp(&dir.join(MANIFEST)), manifest_time);
 }
@@ -218,7 +218,7 @@ fn an_incomplete_library_is_made_again() {
     for (what, damage) in damages {
         damage();
         assert!(!is_complete(&dir), "{what} is noticed");
-        assert_eq!(ensure(&dir).unwrap(), Outcome::Made, "{what}");
+        assert_eq!(ensure(&dir).unwrap(), Ensured::Made, "{what}");
         assert_eq!(snapshot(&dir), whole, "{what} is repaired");
     }
 }
@@ -237,7 +237,7 @@ fn a_killed_runs_temporary_is_never_served_and_is_cleaned_up() {
     let long_ago = SystemTime::now() - STALE_AFTER - Duration::from_secs(60);
     File::open(&dead).unwrap().set_modified(long_ago).unwrap();
     assert!(!is_complete(&dir));
-    assert_eq!(ensure(&dir).unwrap(), Outcome::Made);
+    assert_eq!(ensure(&dir).unwrap(), Ensured::Made);
     assert!(is_complete(&dir));
     assert!(!dead.exists(), "the dead run's temporary is removed");
     assert!(busy.exists(), "a recent one may be another start at work");
