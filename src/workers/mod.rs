@@ -17,6 +17,7 @@
 //! block only until the segment holding their bytes is written. When the
 //! last segment is written, the `.part` is committed to the cache.
 
+mod hold;
 mod job;
 mod run;
 
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select_biased};
 
+#[doc(hidden)]
+pub use hold::{Hold, Progress};
 pub use job::{Availability, Job, JobReader, JobSpec, Outcome, Priority};
 
 use crate::cache::{Cache, Key};
@@ -90,6 +93,8 @@ struct Shared {
     failed: Mutex<HashMap<Key, Instant>>,
     stats: WorkerStats,
     settings: Settings,
+    /// Closed only while a test holds the workers ([`Workers::hold`]).
+    gate: hold::Gate,
 }
 
 /// The worker set. Cheap to share by reference; dropped at exit.
@@ -202,6 +207,7 @@ impl Workers {
             failed: Mutex::new(HashMap::new()),
             stats: WorkerStats::default(),
             settings: settings.clone(),
+            gate: hold::Gate::default(),
         });
         for n in 0..settings.workers.max(1) {
             let shared = Arc::clone(&shared);
@@ -234,6 +240,14 @@ impl Workers {
     /// Number of worker threads.
     pub fn count(&self) -> usize {
         self.shared.settings.workers.max(1)
+    }
+
+    /// For tests: holds every worker before its next segment until the
+    /// guard is dropped, or lets them go a segment at a time
+    /// ([`Hold::allow`]). Jobs are still planned while held.
+    #[doc(hidden)]
+    pub fn hold(&self) -> Hold {
+        Hold::new(&self.shared)
     }
 
     /// The job for `spec.key`: the one already queued or running (dedupe),
@@ -285,6 +299,7 @@ impl Drop for Workers {
     fn drop(&mut self) {
         // The queues close with the senders; running jobs see the flag.
         self.shared.stopping.store(true, Ordering::Relaxed);
+        self.shared.gate.wake();
         lock(&self.shared.queues).take();
     }
 }

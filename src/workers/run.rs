@@ -44,6 +44,7 @@ pub(super) fn run(shared: &Shared, job: &Arc<Job>, first: bool) {
         }
     };
     loop {
+        shared.gate.pass(&shared.stopping);
         if let Some(why) = stop_reason(shared, job) {
             log::info!("stopped transcoding {:?}: {why}", job.spec.relative);
             return end(shared, job, Outcome::Cancelled);

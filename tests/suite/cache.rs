@@ -30,8 +30,22 @@ fn first_play_streams_with_exact_length_and_second_play_is_a_hit() {
         std::fs::create_dir(root.join("A")).unwrap();
         write_wav(&root.join("A/01 one.wav"), RATE, 2, RATE * 5, 1);
     });
-    let first = s.get("/play/A/01%20one.wav?quality=medium", &[]);
+    // Held until the play waits for a segment: it streams from the
+    // transcode, however fast LAME is.
+    let hold = common::hold_workers(&s);
+    let first = std::thread::scope(|scope| {
+        let play = scope.spawn(|| s.get("/play/A/01%20one.wav?quality=medium", &[]));
+        wait_for("the play to wait for a segment", || {
+            common::reader_waits(&hold, "A/01 one.wav")
+        });
+        drop(hold);
+        play.join().unwrap()
+    });
     assert_eq!(first.status, 200);
+    assert!(
+        first.header("etag").is_none(),
+        "streamed, not from an entry"
+    );
     assert_eq!(first.header("content-type"), Some("audio/mpeg"));
     assert_eq!(first.header("accept-ranges"), Some("bytes"));
     let len: usize = first.header("content-length").unwrap().parse().unwrap();
@@ -78,10 +92,22 @@ fn range_into_a_transcode_in_progress_gets_the_right_bytes() {
     let s = TestServer::start(&without_prefetch(""), |root| {
         write_wav(&root.join("long.wav"), RATE, 2, RATE * 40, 2);
     });
-    let part = s.get(
+    // Held, going on only for what the Range waits for: it is answered
+    // while the transcode is in progress.
+    let hold = common::hold_workers(&s);
+    let part = common::get_held(
+        &s,
+        &hold,
+        "long.wav",
         "/play/long.wav?quality=high",
-        &[("Range", "bytes=1000000-1000999")],
+        "bytes=1000000-1000999",
     );
+    assert!(
+        hold.progress("long.wav")
+            .is_some_and(|p| !p.done.contains(&0)),
+        "in progress, the start not encoded"
+    );
+    drop(hold);
     assert_eq!(part.status, 206);
     let cr = part.header("content-range").unwrap().to_owned();
     assert!(cr.starts_with("bytes 1000000-1000999/"), "{cr}");
@@ -150,8 +176,14 @@ fn the_budget_is_never_exceeded_and_eviction_is_least_recently_used() {
             dir_bytes(&cache)
         );
     }
-    // Play t0 again: now t1 is the least recently used.
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Play t0 again: now t1 is the least recently used. Last use is a
+    // SystemTime; t2's was taken before it was counted above, so once the
+    // clock has moved past this instant, t0's use is stamped later.
+    // (Unneeded once the cache counts uses instead of reading the clock.)
+    let t2_counted = std::time::SystemTime::now();
+    wait_for("the clock to move", || {
+        std::time::SystemTime::now() > t2_counted
+    });
     assert!(
         s.get("/play/t0.wav?quality=low", &[])
             .header("etag")
@@ -403,9 +435,12 @@ fn a_full_queue_answers_503_when_configured_so() {
             .status
         })
     };
+    // Held: the first job keeps the only worker until released.
+    let hold = common::hold_workers(&s);
     let first = get(0);
-    wait_for("the worker to take the first job", || {
-        n(&admin_stats(&s), "transcodes_running") == 1
+    assert_eq!(first.join().unwrap(), 206, "answered once planned");
+    wait_for("the worker to stop in the first job", || {
+        hold.waiting() == 1
     });
     let second = get(1);
     wait_for("the second job to wait", || {
@@ -414,7 +449,7 @@ fn a_full_queue_answers_503_when_configured_so() {
     let third = s.get("/play/q2.wav?quality=low", &[]);
     assert_eq!(third.status, 503);
     assert!(third.header("retry-after").is_some());
-    assert_eq!(first.join().unwrap(), 206);
+    drop(hold);
     assert_eq!(second.join().unwrap(), 206);
 }
 
@@ -470,18 +505,13 @@ fn interactive_jobs_run_before_background_ones() {
         write_wav(&path, RATE, 2, RATE * seconds, seconds);
         job_spec(&path, name)
     };
-    // Occupy the only worker, then queue background jobs before an
-    // interactive one.
+    // Occupy the only worker (held in it until every job is queued), then
+    // queue background jobs before an interactive one.
+    let hold = workers.hold();
     let blocker = workers
         .request(spec("blocker.wav", 60), Priority::Interactive)
         .unwrap();
-    wait_for("the blocker to start", || {
-        workers
-            .stats()
-            .running
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
-    });
+    wait_for("the blocker to start", || hold.waiting() == 1);
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut waits = Vec::new();
     for (name, priority) in [
@@ -496,6 +526,7 @@ fn interactive_jobs_run_before_background_ones() {
             order.lock().unwrap().push(job.spec.relative.clone());
         }));
     }
+    drop(hold);
     blocker.wait_done();
     for w in waits {
         w.join().unwrap();
@@ -517,6 +548,8 @@ fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
     let workers = one_worker(dir.path(), false);
     let input = dir.path().join("long.wav");
     write_wav(&input, RATE, 2, RATE * 120, 40);
+    // Held until its only reader has left: it cannot finish first.
+    let hold = workers.hold();
     let job = workers
         .request(job_spec(&input, "long.wav"), Priority::Interactive)
         .unwrap();
@@ -529,6 +562,7 @@ fn an_abandoned_transcode_stops_when_configured_to_and_leaves_nothing() {
     let mut head = [0u8; 10];
     reader.read_exact(&mut head).unwrap();
     drop(reader);
+    drop(hold);
     assert_eq!(job.wait_done(), Outcome::Cancelled);
     assert_eq!(
         workers

@@ -6,7 +6,7 @@ use crate::common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The binary (see [`common::binary`]) with HOME and XDG dirs pointed into
 /// `home`, so a developer's own config or music never leaks into a test.
@@ -137,16 +137,18 @@ fn start_server_logging_to(home: &std::path::Path, log: Stdio) -> (Child, Socket
     (child, addr)
 }
 
+/// The child's exit status once it has exited, polled for up to
+/// `within`; `None` (and the child killed) if it is still running then.
 fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let mut status = None;
+    common::eventually(within, Duration::from_millis(10), || {
+        status = child.try_wait().expect("wait for the child");
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
     }
-    let _ = child.kill();
-    None
+    status
 }
 
 fn signal(child: &Child, sig: libc::c_int) {
@@ -159,10 +161,34 @@ fn signal(child: &Child, sig: libc::c_int) {
 fn sigterm_stops_the_server_within_a_second_even_mid_download() {
     let home = tempfile::tempdir().unwrap();
     let (mut child, addr) = start_server(home.path());
-    // A download nobody reads keeps a handler busy writing.
+    // A download nobody reads on keeps a handler busy writing: read
+    // until its first body bytes are in, so it has surely started.
     let mut stalled = TcpStream::connect(addr).unwrap();
     write!(stalled, "GET /play/big.flac HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body_started = |got: &[u8]| {
+        got.windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .is_some_and(|end| got.len() > end + 4)
+    };
+    while !body_started(&got) {
+        let n = std::io::Read::read(&mut stalled, &mut buf).expect("the download starts");
+        assert!(
+            n > 0,
+            "closed before the body: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
     signal(&child, libc::SIGTERM);
     let status = wait_exit(&mut child, Duration::from_secs(1)).expect("exited within 1 s");
     assert!(status.success(), "{status:?}");

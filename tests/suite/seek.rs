@@ -45,8 +45,20 @@ fn a_first_play_is_the_cached_file_byte_for_byte_with_its_info_frame_from_the_fi
     let s = TestServer::start(&config(2), |root| {
         write_music_wav(&root.join("song.wav"), 44_100, 2, 44_100 * 20);
     });
-    let r = s.get("/play/song.wav?quality=medium", &[]);
+    // Held until the play waits for its first segment: it is streamed
+    // from the transcode, not served from an entry LAME finished first.
+    let hold = common::hold_workers(&s);
+    let r = std::thread::scope(|scope| {
+        let play = scope.spawn(|| s.get("/play/song.wav?quality=medium", &[]));
+        common::wait_for("the play to wait for a segment", || {
+            common::reader_waits(&hold, "song.wav")
+        });
+        assert!(entries(&s).is_empty());
+        drop(hold);
+        play.join().unwrap()
+    });
     assert_eq!(r.status, 200);
+    assert!(r.header("etag").is_none(), "streamed, not from an entry");
     assert_eq!(total_len(&r), r.body.len() as u64);
     // The Info frame is complete in what was streamed: the layout reads
     // back from the streamed bytes, and a decoder gets the exact length.
@@ -70,20 +82,28 @@ fn a_range_at_90_percent_of_an_uncached_track_is_answered_before_the_encoder_get
         write_music_wav(&root.join("long.wav"), 44_100, 2, 44_100 * 60);
     });
     let path = "/play/long.wav?quality=medium";
+    // Held: the job is planned (the head and the length are known), and
+    // the worker encodes only what the seek waits for.
+    let hold = common::hold_workers(&s);
     let head = s.get(path, &[("Range", "bytes=0-0")]);
     assert_eq!(head.status, 206);
     let total = total_len(&head);
     let at = total * 9 / 10;
     let range = format!("bytes={at}-{}", at + 99_999);
-    let r = s.get(path, &[("Range", &range)]);
+    let r = common::get_held(&s, &hold, "long.wav", path, &range);
     assert_eq!(r.status, 206);
     assert_eq!(r.body.len(), 100_000);
-    // Answered while the track is far from encoded: 16 segments, of which
-    // the encoder in order had done only the first few.
+    // Answered while the track is far from encoded: of its 16 segments,
+    // only those the seek read (and the one read ahead) are written, all
+    // in the last fifth.
+    let progress = hold.progress("long.wav").expect("the job goes on");
+    assert_eq!(progress.segments, 16);
     assert!(
-        entries(&s).is_empty(),
-        "the whole track was encoded before the seek was answered"
+        !progress.done.is_empty() && progress.done.iter().all(|&k| k >= 13),
+        "{progress:?}"
     );
+    assert!(entries(&s).is_empty());
+    drop(hold);
     // And the bytes are the cached file's.
     common::wait_for("the entry", || !entries(&s).is_empty());
     let cached = fs::read(&entries(&s)[0]).unwrap();
@@ -97,14 +117,25 @@ fn a_seek_into_a_track_being_encoded_by_two_workers_gets_the_same_bytes() {
         write_music_wav(&root.join("a.wav"), 48_000, 2, 48_000 * 30);
     });
     let path = "/play/a.wav?quality=low";
+    let hold = common::hold_workers(&s);
     let total = total_len(&s.get(path, &[("Range", "bytes=0-0")]));
+    // Both workers on it: the first two segments in order, one each.
+    common::wait_for("both workers on the job", || hold.waiting() == 2);
+    hold.allow(2);
+    common::wait_for("the first two segments", || {
+        hold.waiting() == 2 && hold.progress("a.wav").is_some_and(|p| p.done == [0, 1])
+    });
     let mut parts = Vec::new();
     for pct in [50u64, 10, 95, 70] {
         let at = total * pct / 100;
-        let r = s.get(path, &[("Range", &format!("bytes={at}-{}", at + 4999))]);
+        let range = format!("bytes={at}-{}", at + 4999);
+        let r = common::get_held(&s, &hold, "a.wav", path, &range);
         assert_eq!(r.status, 206);
         parts.push((at as usize, r.body));
     }
+    // Every seek was answered while the track was being encoded.
+    assert!(entries(&s).is_empty());
+    drop(hold);
     common::wait_for("the entry", || !entries(&s).is_empty());
     let cached = fs::read(&entries(&s)[0]).unwrap();
     for (at, body) in parts {
@@ -241,10 +272,22 @@ fn a_seek_past_the_real_end_of_a_short_source_is_silence_not_a_failure() {
         fs::write(&path, bytes).unwrap();
     });
     let path = "/play/short.wav?quality=medium";
+    // Held: the segment at 90 % is encoded out of turn, by a worker that
+    // seeks there, not reached in order.
+    let hold = common::hold_workers(&s);
     let total = total_len(&s.get(path, &[("Range", "bytes=0-0")]));
     let at = total * 9 / 10;
-    let r = s.get(path, &[("Range", &format!("bytes={at}-{}", at + 9999))]);
+    let r = common::get_held(
+        &s,
+        &hold,
+        "short.wav",
+        path,
+        &format!("bytes={at}-{}", at + 9999),
+    );
     assert_eq!((r.status, r.body.len()), (206, 10_000));
+    let progress = hold.progress("short.wav").expect("the job goes on");
+    assert!(!progress.done.contains(&0), "{progress:?}");
+    drop(hold);
     let whole = s.get(path, &[]);
     assert_eq!(whole.body.len() as u64, total);
     assert_eq!(decode_bytes(&whole.body).2, 3 * 44_100 * 20);
@@ -310,8 +353,14 @@ fn a_server_killed_mid_transcode_leaves_nothing_served_as_complete() {
     let server = ChildServer::start(dir.path());
     let request =
         b"GET /play/long.wav?quality=medium HTTP/1.1\r\nHost: t\r\nRange: bytes=0-0\r\nConnection: close\r\n\r\n";
+    // The head is written to the .part before the answer goes out.
     assert_eq!(common::raw(server.addr, request).status, 206);
-    common::wait_for("a .part", || !files_ending(&cache, ".part").is_empty());
+    // Stopped at once, then killed: what is on disk is what a kill in the
+    // middle of the transcode leaves, checked, not assumed (the worker
+    // had a whole 120 s track to encode; no hold reaches a child).
+    server.freeze();
+    assert_eq!(files_ending(&cache, ".part").len(), 1, "mid-transcode");
+    assert!(files_ending(&cache, ".mp3").is_empty(), "mid-transcode");
     server.kill();
     assert!(files_ending(&cache, ".mp3").is_empty());
     // Restarted: the half-filled .part is gone, and the track is

@@ -19,6 +19,7 @@ use tapedeck::app::{App, Mode};
 use tapedeck::config::{Config, Overrides};
 use tapedeck::http::{Method, Request, Server, respond};
 use tapedeck::router::Router;
+use tapedeck::workers::Hold;
 
 /// A test app whose music root is `<outer>/music` (`<outer>` also holds
 /// files that must never be served): its router, called in-process by
@@ -414,6 +415,63 @@ pub fn eventually(within: Duration, every: Duration, mut f: impl FnMut() -> bool
     }
 }
 
+/// The workers of `s`, held before their next segment until the guard
+/// drops ([`tapedeck::workers::Workers::hold`]): what a test asserts
+/// while held cannot depend on how fast LAME is.
+pub fn hold_workers(s: &TestServer) -> Hold {
+    s.router
+        .app()
+        .workers
+        .as_ref()
+        .expect("the test server has workers")
+        .hold()
+}
+
+/// Lets `hold`'s workers go one segment at a time until `finished`: a
+/// worker stopped before a segment gets a permit for it whenever `go`
+/// says so (`go` sees the state the permit will meet, e.g. that a reader
+/// is waiting for a segment, so the permit goes to that one).
+pub fn step_until(
+    what: &str,
+    hold: &Hold,
+    mut go: impl FnMut() -> bool,
+    mut finished: impl FnMut() -> bool,
+) {
+    wait_for(what, || {
+        if finished() {
+            return true;
+        }
+        if hold.waiting() > 0 && go() {
+            hold.allow(1);
+        }
+        false
+    });
+}
+
+/// True while a reader of the job transcoding `relative` waits for a
+/// segment: a permit given now goes to it (see [`step_until`]).
+pub fn reader_waits(hold: &Hold, relative: &str) -> bool {
+    hold.progress(relative)
+        .is_some_and(|p| !p.wanted.is_empty())
+}
+
+/// `GET path` with `range` while `hold` holds the workers of `s`, letting
+/// them go only for the segments a reader of `relative` waits for: the
+/// answer comes from those segments alone, encoded out of turn, however
+/// fast the encoder is.
+pub fn get_held(s: &TestServer, hold: &Hold, relative: &str, path: &str, range: &str) -> Resp {
+    std::thread::scope(|scope| {
+        let get = scope.spawn(|| s.get(path, &[("Range", range)]));
+        step_until(
+            &format!("{range} of {path} to be answered"),
+            hold,
+            || reader_waits(hold, relative),
+            || get.is_finished(),
+        );
+        get.join().expect("the request thread")
+    })
+}
+
 /// `toml` with next-track prefetch off, for tests that count transcodes
 /// and entries exactly (a prefetch would add its own; tests/api.rs covers
 /// prefetch).
@@ -579,6 +637,28 @@ impl ChildServer {
         let mut child = command.spawn().expect("start tapedeck");
         let addr = printed_addr(child.stdout.take().expect("stdout"));
         ChildServer { child, addr }
+    }
+
+    /// SIGSTOP: the server stops where it is, so that what a test then
+    /// finds on disk cannot change under it (SIGKILL still ends it).
+    pub fn freeze(&self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGSTOP) };
+        assert_eq!(rc, 0, "SIGSTOP");
+        // A signal is not acted on at once: stopped once every thread
+        // says so.
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.child.id()));
+        let stopped = |task: PathBuf| {
+            let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|at| stat[at + 1..].split_whitespace().next());
+            state == Some("T")
+        };
+        wait_for("the server to stop", || {
+            std::fs::read_dir(&tasks)
+                .is_ok_and(|d| d.filter_map(|e| Some(e.ok()?.path())).all(stopped))
+        });
     }
 
     /// SIGKILL: no shutdown code runs.
