@@ -317,39 +317,52 @@ impl Cache {
     /// entry's open file and records the use (rewriting the file's mtime
     /// at most once an hour).
     pub fn lookup(&self, key: &Key) -> Option<File> {
+        // The file is opened outside the lock: every hit of every handler
+        // thread takes it, and an open is a path walk in the kernel.
+        let kind = {
+            let mut st = self.lock();
+            match st.entries.get(key) {
+                Some(entry) => entry.kind,
+                None => {
+                    st.misses += 1;
+                    return None;
+                }
+            }
+        };
+        let opened = File::open(self.file_of(key, kind));
         let mut guard = self.lock();
         let st = &mut *guard;
-        let Some(entry) = st.entries.get_mut(key) else {
-            st.misses += 1;
-            return None;
-        };
-        let path = self.file_of(key, entry.kind);
-        let file = match File::open(&path) {
+        let file = match opened {
             Ok(f) => f,
             Err(e) => {
                 // Deleted behind our back: forget it.
                 log::warn!("cache: entry {} vanished: {e}", key.hex());
-                let size = entry.size;
-                st.entries.remove(key);
-                st.used_bytes = st.used_bytes.saturating_sub(size);
+                if let Some(entry) = st.entries.remove(key) {
+                    st.used_bytes = st.used_bytes.saturating_sub(entry.size);
+                }
                 st.misses += 1;
                 return None;
             }
+        };
+        st.hits += 1;
+        // Evicted between the two locks: the open file is still whole.
+        let Some(entry) = st.entries.get_mut(key) else {
+            return Some(file);
         };
         let now = SystemTime::now();
         st.uses += 1;
         entry.use_seq = st.uses;
         entry.last_use = now;
-        if now
+        let touch = now
             .duration_since(entry.touched)
-            .is_ok_and(|d| d >= TOUCH_INTERVAL)
-        {
+            .is_ok_and(|d| d >= TOUCH_INTERVAL);
+        if touch {
             entry.touched = now;
-            if let Err(e) = file.set_modified(now) {
-                log::debug!("cache: cannot record use of {}: {e}", key.hex());
-            }
         }
-        st.hits += 1;
+        drop(guard);
+        if touch && let Err(e) = file.set_modified(now) {
+            log::debug!("cache: cannot record use of {}: {e}", key.hex());
+        }
         Some(file)
     }
 

@@ -139,6 +139,10 @@ pub fn split_target(url: &str) -> (&str, &str) {
 /// characters.
 pub fn log_path(url: &str) -> String {
     let decoded = percent_decode_str(url).decode_utf8_lossy();
+    // Most paths need no escape: one copy, no per-character work.
+    if decoded.len() <= 512 && decoded.chars().all(|c| c.escape_debug().len() == 1) {
+        return decoded.into_owned();
+    }
     let mut out: String = decoded
         .chars()
         .take(512)

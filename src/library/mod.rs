@@ -24,15 +24,35 @@ pub struct Library {
     follow_symlinks: bool,
 }
 
-/// A regular file inside the library, opened.
+/// A regular file inside the library, as it was when resolved. It is not
+/// opened: a cache hit needs only its size and time (a Range reply of a
+/// cached transcode is mostly syscalls); [`LibraryFile::open`] opens it.
 #[derive(Debug)]
 pub struct LibraryFile {
     /// Path relative to the root (for logs, cache keys and answers).
     pub relative: RelPath,
     /// Absolute canonical path on disk. Never sent to a client.
     pub path: PathBuf,
-    pub file: File,
     pub metadata: Metadata,
+}
+
+impl LibraryFile {
+    /// Opens the file; returns it with its metadata as of now (the file
+    /// may have changed since it was resolved).
+    ///
+    /// Errors: [`ResolveError::NotFound`] when it is gone or no longer a
+    /// regular file, [`ResolveError::Io`] for another failure.
+    pub fn open(&self) -> Result<(File, Metadata), ResolveError> {
+        let file = File::open(&self.path).map_err(|e| not_found_or_io(&self.relative, e))?;
+        let metadata = file.metadata().map_err(|err| ResolveError::Io {
+            relative: self.relative.to_string(),
+            err,
+        })?;
+        if !metadata.is_file() {
+            return Err(ResolveError::NotFound);
+        }
+        Ok((file, metadata))
+    }
 }
 
 /// Why a path did not resolve to a servable file or folder.
@@ -91,19 +111,17 @@ impl Library {
         if relative.is_root() {
             return Err(ResolveError::NotFound);
         }
-        let canonical = self.locate(relative)?;
-        let file = File::open(&canonical).map_err(|e| not_found_or_io(relative, e))?;
-        let metadata = file.metadata().map_err(|err| ResolveError::Io {
-            relative: relative.to_string(),
-            err,
-        })?;
+        let (canonical, seen) = self.locate_with_metadata(relative)?;
+        let metadata = match seen {
+            Some(m) => m,
+            None => std::fs::metadata(&canonical).map_err(|e| not_found_or_io(relative, e))?,
+        };
         if !metadata.is_file() {
             return Err(ResolveError::NotFound);
         }
         Ok(LibraryFile {
             relative: relative.clone(),
             path: canonical,
-            file,
             metadata,
         })
     }
@@ -184,20 +202,40 @@ impl Library {
     /// off and anything that resolves outside the root or into a hidden
     /// name.
     fn locate(&self, relative: &RelPath) -> Result<PathBuf, ResolveError> {
+        self.locate_with_metadata(relative).map(|(path, _)| path)
+    }
+
+    /// [`Library::locate`], with the metadata of what the path names when
+    /// the walk saw it (no symlink on the way).
+    fn locate_with_metadata(
+        &self,
+        relative: &RelPath,
+    ) -> Result<(PathBuf, Option<Metadata>), ResolveError> {
         let mut candidate = self.root.clone();
+        let mut through_symlink = false;
+        let mut last = None;
         for segment in relative.segments() {
             candidate.push(segment);
-            if !self.follow_symlinks {
-                match std::fs::symlink_metadata(&candidate) {
-                    Ok(m) if m.file_type().is_symlink() => {
+            last = None;
+            match std::fs::symlink_metadata(&candidate) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    if !self.follow_symlinks {
                         return Err(ResolveError::Rejected(
                             "symlink while follow_symlinks = false",
                         ));
                     }
-                    Ok(_) => {}
-                    Err(e) => return Err(not_found_or_io(relative, e)),
+                    through_symlink = true;
                 }
+                Ok(m) => last = Some(m),
+                Err(e) => return Err(not_found_or_io(relative, e)),
             }
+        }
+        // No symlink on the way: the root is canonical and every segment a
+        // plain name (RelPath's rules), so the path is canonical already,
+        // and one lstat per segment spared a readlink per component of the
+        // whole absolute path (a cached Range reply's largest cost).
+        if !through_symlink {
+            return Ok((candidate, last));
         }
         let canonical =
             std::fs::canonicalize(&candidate).map_err(|e| not_found_or_io(relative, e))?;
@@ -213,7 +251,7 @@ impl Library {
                 "resolves into a hidden file or directory",
             ));
         }
-        Ok(canonical)
+        Ok((canonical, None))
     }
 }
 

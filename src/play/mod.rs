@@ -79,16 +79,18 @@ pub fn serve_track(
 /// The original file, with Range and validators; `disposition` is
 /// `inline` (play) or `attachment` (download).
 pub fn original(req: &Request, file: LibraryFile, disposition: &str) -> Reply {
+    let (opened, metadata) = match file.open() {
+        Ok(f) => f,
+        Err(e) => {
+            let what = format!("{} {}", req.method, file.relative);
+            return HttpError::from(e).into_reply(&what);
+        }
+    };
     let content_type = files::content_type(&file.path);
     let disposition = files::content_disposition_as(disposition, &file.relative);
-    files::serve(
-        |name| req.header(name),
-        file.file,
-        &file.metadata,
-        &content_type,
-    )
-    .header("Content-Disposition", disposition)
-    // A file from the library must never run as a page on our origin.
-    .header("Content-Security-Policy", "sandbox")
-    .header("X-Content-Type-Options", "nosniff")
+    files::serve(|name| req.header(name), opened, &metadata, &content_type)
+        .header("Content-Disposition", disposition)
+        // A file from the library must never run as a page on our origin.
+        .header("Content-Security-Policy", "sandbox")
+        .header("X-Content-Type-Options", "nosniff")
 }
