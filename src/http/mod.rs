@@ -1,4 +1,8 @@
-//! The HTTP server: a small HTTP/1.1 layer of our own on `httparse`, one
+//! The HTTP transport. It is given a [`Handler`], a plain function from a
+//! [`Request`] to a [`Reply`] (tapedeck's is `crate::router`), and knows
+//! nothing of what the handler serves: no app, library, Subsonic or state.
+//!
+//! A small HTTP/1.1 layer of our own on `httparse`, one
 //! event-loop thread that accepts and watches idle connections
 //! ([`event_loop`]) and reads a request that arrives on an idle
 //! connection, and up to `max_connections` handler threads (started as the
