@@ -521,7 +521,7 @@ impl Read for JobReader {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
 
     use super::Segment::{Done, Encoding, Missing};
@@ -957,6 +957,20 @@ mod tests {
         }
     }
 
+    /// The cache key of a test job for the file `relative` (the other
+    /// fields fixed): what the worker tests key their jobs by.
+    pub(crate) fn test_key(relative: &str) -> crate::cache::Key {
+        crate::cache::Key::new(&KeyParts {
+            relative,
+            source_size: 1,
+            source_mtime_ns: 1,
+            quality: Quality::Low,
+            bitrate_kbps: 64,
+            lame_algorithm: 9,
+            max_art_bytes: 0,
+        })
+    }
+
     /// A job planned from `plan`, not in any worker set, with `state`
     /// laid over it; segments `done` are written, in memory, as a pattern.
     fn job_with(plan: &Arc<Plan>, done: &[u64], state: TranscodeState) -> Arc<Job> {
@@ -971,15 +985,7 @@ mod tests {
             st.segments[k as usize] = Done;
             st.in_memory.insert(k, segment_pattern(layout, k).into());
         }
-        let key = crate::cache::Key::new(&KeyParts {
-            relative: "track.wav",
-            source_size: 1,
-            source_mtime_ns: 1,
-            quality: Quality::Low,
-            bitrate_kbps: 64,
-            lame_algorithm: 9,
-            max_art_bytes: 0,
-        });
+        let key = test_key("track.wav");
         Arc::new(Job {
             spec: JobSpec {
                 key,

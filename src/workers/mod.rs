@@ -350,8 +350,6 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::cache::KeyParts;
-    use crate::quality::Quality;
     use crate::transcode::Options;
     use crate::transcode::segment::tests::write_wav;
 
@@ -403,15 +401,7 @@ mod tests {
 
     /// A job for the file `name` in `dir`.
     fn spec(dir: &Path, name: &str) -> JobSpec {
-        let key = Key::new(&KeyParts {
-            relative: name,
-            source_size: 1,
-            source_mtime_ns: 1,
-            quality: Quality::Low,
-            bitrate_kbps: 64,
-            lame_algorithm: 9,
-            max_art_bytes: 0,
-        });
+        let key = job::tests::test_key(name);
         JobSpec {
             key,
             input: dir.join(name),

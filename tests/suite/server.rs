@@ -152,6 +152,14 @@ fn fresh_get(s: &TestServer) -> common::Resp {
     fresh_get_from(s, [127, 0, 0, 2], "/api/version")
 }
 
+/// What the server sent on `c` until it closed it (or 10 s passed).
+fn until_closed(c: &mut TcpStream) -> Vec<u8> {
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    buf
+}
+
 /// Sends `bytes` on a new connection and keeps it open, unread.
 fn open_and_send(s: &TestServer, bytes: &[u8]) -> TcpStream {
     let mut c = TcpStream::connect(s.addr).unwrap();
@@ -268,12 +276,7 @@ fn slow_bodies_and_slow_heads_hold_no_handler_and_time_out() {
     }
     assert_eq!(fresh_get(&s).status, 200, "4 handlers, 40 slow clients");
     // Past the read timeout the unfinished requests get 408 and are closed.
-    let mut first = slow.swap_remove(0);
-    first
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = Vec::new();
-    let _ = first.read_to_end(&mut buf);
+    let buf = until_closed(&mut slow.swap_remove(0));
     assert!(
         buf.starts_with(b"HTTP/1.1 408"),
         "{}",
@@ -501,12 +504,7 @@ fn slow_senders_of_large_heads_beyond_the_buffer_budget_lose_the_oldest_first() 
             std::thread::yield_now();
         }
     }
-    let (first, _) = &mut held[0];
-    first
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = Vec::new();
-    let _ = first.read_to_end(&mut buf);
+    let buf = until_closed(&mut held[0].0);
     assert!(
         buf.starts_with(b"HTTP/1.1 503"),
         "the oldest is dropped: {}",
